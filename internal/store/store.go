@@ -1,0 +1,252 @@
+// Package store defines how Seatwise persists its domain. One interface,
+// Store, is implemented twice (store/sqlite for the embedded default, and
+// store/postgres for larger deployments) and both implementations are held to
+// the same behaviour by the conformance suite in store/storetest.
+//
+// Errors are *sam.Error: ENOTFOUND for a missing row, ECONFLICT for a unique
+// key already taken, EINVALID for input the store refuses, EUNAVAILABLE when
+// the database cannot be reached.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+)
+
+// Store is Seatwise's persistence. Every method is safe for concurrent use.
+// Methods that write do so in one transaction: they take effect completely or
+// not at all.
+type Store interface {
+	// Dialect returns "sqlite" or "postgres".
+	Dialect() string
+	// Close releases the database.
+	Close() error
+
+	// CreateProfile inserts p with its environments and sets their IDs and
+	// timestamps. ECONFLICT when the name is taken, EINVALID when the name is
+	// not sam.ValidName.
+	CreateProfile(ctx context.Context, p *sam.Profile) error
+	// UpdateProfile replaces p's fields and its set of environments (matched
+	// by URL: an environment that stays keeps its ID and watermark).
+	UpdateProfile(ctx context.Context, p *sam.Profile) error
+	// SetProfileState records the profile's connection state and why.
+	SetProfileState(ctx context.Context, profileID int64, state sam.ProfileState, message string) error
+	// Profile returns a profile with its environments; ENOTFOUND when absent.
+	Profile(ctx context.Context, id int64) (*sam.Profile, error)
+	// ProfileByName returns a profile by its unique name; ENOTFOUND when absent.
+	ProfileByName(ctx context.Context, name string) (*sam.Profile, error)
+	// Profiles returns every profile ordered by name.
+	Profiles(ctx context.Context) ([]*sam.Profile, error)
+	// DeleteProfile removes a profile, its environments, secrets, sync
+	// state, subscriptions, activity and unit counts; runs are kept for
+	// audit. ENOTFOUND when absent.
+	DeleteProfile(ctx context.Context, id int64) error
+
+	// PutSecret stores a sealed secret for a profile under name, replacing
+	// any previous one.
+	PutSecret(ctx context.Context, profileID int64, name string, s sam.SealedSecret) error
+	// Secret returns a sealed secret; ENOTFOUND when absent.
+	Secret(ctx context.Context, profileID int64, name string) (sam.SealedSecret, error)
+
+	// UpsertSoftwareModels inserts or updates models by SKU id. A mapped
+	// model (from the catalog) replaces an unmapped one; an unmapped model
+	// never overwrites a mapped one. UnitPrice and Currency set by a user are
+	// kept when the incoming model has none.
+	UpsertSoftwareModels(ctx context.Context, models []sam.SoftwareModel) error
+	// SoftwareModel returns the model for a SKU id; ENOTFOUND when absent.
+	SoftwareModel(ctx context.Context, skuID string) (*sam.SoftwareModel, error)
+	// SoftwareModels returns the models matching f, ordered by part number.
+	SoftwareModels(ctx context.Context, f ModelFilter) ([]sam.SoftwareModel, error)
+
+	// PutSKUUnits records Microsoft's unit counts, replacing the record of
+	// the same profile, SKU and day.
+	PutSKUUnits(ctx context.Context, units []sam.SKUUnits) error
+	// SKUUnits returns the records of a profile between from and to
+	// (inclusive days), ordered by day then SKU.
+	SKUUnits(ctx context.Context, profileID int64, from, to time.Time) ([]sam.SKUUnits, error)
+
+	// StartRun inserts a running run and sets its ID and StartedAt (when zero).
+	StartRun(ctx context.Context, r *sam.Run) error
+	// SaveRunProgress stores the run's counters, warnings and checkpoint.
+	SaveRunProgress(ctx context.Context, r *sam.Run) error
+	// FinishRun stores the final state of a run (status, finish time,
+	// counters, warnings, error) and clears its checkpoint.
+	FinishRun(ctx context.Context, r *sam.Run) error
+	// Run returns a run; ENOTFOUND when absent.
+	Run(ctx context.Context, id int64) (*sam.Run, error)
+	// Runs returns runs matching f, newest first.
+	Runs(ctx context.Context, f RunFilter) ([]*sam.Run, error)
+	// UnfinishedRun returns the newest running run of a profile and kind,
+	// the one a restarted sync resumes; ENOTFOUND when there is none.
+	UnfinishedRun(ctx context.Context, profileID int64, kind sam.RunKind) (*sam.Run, error)
+
+	// Subscriptions returns subscriptions matching f.
+	Subscriptions(ctx context.Context, f SubscriptionFilter) ([]*sam.Subscription, error)
+	// Subscription returns one subscription; ENOTFOUND when absent.
+	Subscription(ctx context.Context, id int64) (*sam.Subscription, error)
+
+	// SyncState returns what a profile's next sync starts from; the zero
+	// SyncState (not an error) before the first committed run.
+	SyncState(ctx context.Context, profileID int64) (SyncState, error)
+
+	// StageUsers adds users read by a subscriptions run to the run's staging
+	// area and saves the run's progress (r's counters and checkpoint) in the
+	// same transaction, so that a resumed run neither loses nor repeats a
+	// page. A user staged twice in one run keeps the last version. Nothing
+	// staged is visible to readers of subscriptions.
+	StageUsers(ctx context.Context, r *sam.Run, users []StagedUser) error
+	// CommitSubscriptions applies a subscriptions run in one transaction:
+	// the models and unit counts, the staged users (see SubscriptionCommit
+	// for full and delta semantics), the new delta link, the usage classes of
+	// the profile's open subscriptions, and r finished as succeeded. The
+	// staging area is emptied. Either all of it becomes visible or none.
+	CommitSubscriptions(ctx context.Context, r *sam.Run, c SubscriptionCommit) (SubscriptionChanges, error)
+
+	// StageSystemUsers records Dataverse users of one environment read by an
+	// activity run (the map from systemuserid to Entra object id), with r's
+	// progress, in one transaction.
+	StageSystemUsers(ctx context.Context, r *sam.Run, environmentID int64, users []SystemUser) error
+	// StageActivity adds aggregated audit evidence read by an activity run
+	// (events are summed, LastAt is the maximum) with r's progress, in one
+	// transaction.
+	StageActivity(ctx context.Context, r *sam.Run, rows []StagedActivity) error
+	// CommitActivity applies an activity run in one transaction: staged
+	// system users replace each environment's previous map, staged evidence
+	// is mapped to Entra users (rows of unknown system users are counted in
+	// the result and dropped) and merged into the profile's activity days,
+	// each environment's audit status and watermark are stored, usage of
+	// the profile's open subscriptions is recomputed, and r is finished as
+	// succeeded. The staging area is emptied.
+	CommitActivity(ctx context.Context, r *sam.Run, c ActivityCommit) (ActivityChanges, error)
+	// DiscardStaging removes everything staged by a run (used when a run
+	// cannot resume and starts again from scratch, or fails for good).
+	DiscardStaging(ctx context.Context, runID int64) error
+
+	// ActivityDays returns the evidence of one user in a profile between
+	// from and to (inclusive), ordered by day, source, environment.
+	ActivityDays(ctx context.Context, profileID int64, userID string, from, to time.Time) ([]sam.ActivityDay, error)
+	// RecomputeUsage recomputes last activity, active days and usage class
+	// of a profile's open subscriptions as of now (sam.Classify): tracked
+	// models count Dataverse evidence only, other models also Entra sign-ins.
+	RecomputeUsage(ctx context.Context, profileID int64, now time.Time) error
+}
+
+// SyncState is what a profile's next sync starts from.
+type SyncState struct {
+	DeltaLink string // Graph users/delta link of the last committed subscriptions run
+	// LastSubscriptionsSync and LastActivitySync are the commit times of the
+	// last successful runs (zero when none).
+	LastSubscriptionsSync time.Time
+	LastActivitySync      time.Time
+}
+
+// StagedUser is one Graph user as a subscriptions run read it.
+type StagedUser struct {
+	UserID         string // Entra object id, lower case
+	Removed        bool   // reported as @removed by users/delta (deleted or soft-deleted)
+	UPN            string
+	DisplayName    string
+	Department     string
+	Country        string
+	AccountEnabled bool
+	LastSignIn     *time.Time // from signInActivity when read; nil when unknown or never
+	// Licenses are the tracked SKUs the user holds, one per SKU (a SKU held
+	// both directly and through a group is direct).
+	Licenses []StagedLicense
+}
+
+// StagedLicense is one SKU held by a staged user.
+type StagedLicense struct {
+	SKUID           string
+	AssignedByGroup string // "" for a direct assignment
+	AssignedAt      time.Time
+}
+
+// SubscriptionCommit says how to apply a subscriptions run.
+//
+// Full: the staged users are the whole tenant. Every open subscription of the
+// profile whose user and SKU are not staged is closed; staged pairs without an
+// open subscription are opened; the others are updated.
+//
+// Delta (Full false): only staged users changed. A removed user's open
+// subscriptions close; a staged user's open subscriptions for SKUs it no
+// longer holds close, new SKUs open, attributes update. Users not staged are
+// untouched except that LastSeen of every open subscription becomes Now.
+type SubscriptionCommit struct {
+	Full      bool
+	DeltaLink string
+	Now       time.Time
+	Models    []sam.SoftwareModel
+	Units     []sam.SKUUnits
+}
+
+// SubscriptionChanges counts what a commit changed.
+type SubscriptionChanges struct {
+	Opened  int
+	Closed  int
+	Updated int
+}
+
+// SystemUser is one Dataverse user of one environment.
+type SystemUser struct {
+	SystemUserID string // lower case
+	AADObjectID  string // Entra object id, lower case; "" for users without one
+	DomainName   string
+	FullName     string
+	IsDisabled   bool
+	AccessMode   int
+}
+
+// StagedActivity is audit evidence aggregated by environment, Dataverse
+// user, UTC day and source.
+type StagedActivity struct {
+	EnvironmentID int64
+	SystemUserID  string
+	Day           time.Time
+	Source        sam.ActivitySource
+	Events        int64
+	LastAt        time.Time
+}
+
+// ActivityCommit says how to apply an activity run.
+type ActivityCommit struct {
+	Now          time.Time
+	Environments []sam.EnvironmentAudit
+}
+
+// ActivityChanges counts what an activity commit did.
+type ActivityChanges struct {
+	Days         int   // activity days inserted or updated
+	UnmappedRows int64 // staged rows whose system user has no Entra object id
+	Recomputed   int   // subscriptions whose usage was recomputed
+}
+
+// ModelFilter selects software models. Zero fields match everything.
+type ModelFilter struct {
+	Family  sam.Family
+	Tracked *bool
+	Mapped  *bool
+	SKUIDs  []string
+}
+
+// RunFilter selects runs. Zero fields match everything; Limit 0 means 100.
+type RunFilter struct {
+	ProfileID int64
+	Kind      sam.RunKind
+	Status    sam.RunStatus
+	Limit     int
+}
+
+// SubscriptionFilter selects subscriptions. Zero fields match everything.
+// Results are ordered by ID; AfterID and Limit page through them.
+type SubscriptionFilter struct {
+	ProfileID  int64
+	SKUID      string
+	UserID     string
+	UsageClass sam.UsageClass
+	OpenOnly   bool // only subscriptions not closed
+	Limit      int  // 0: no limit
+	AfterID    int64
+}
