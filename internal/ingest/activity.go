@@ -1,0 +1,267 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+// ActivityResult is what an activity run did.
+type ActivityResult struct {
+	Run     *sam.Run
+	Changes store.ActivityChanges
+	Resumed bool
+}
+
+// actCheckpoint is the checkpoint of an activity run: which environment it
+// reads (index into the profile's environments ordered by ID), which phase,
+// the next page, the newest createdon counted in this environment so far,
+// and what it learned about the environments already finished.
+type actCheckpoint struct {
+	From    time.Time              `json:"from"`
+	Env     int                    `json:"env"`
+	Phase   string                 `json:"phase,omitempty"` // "", "systemusers", "audits"
+	Next    string                 `json:"next,omitempty"`
+	MaxSeen time.Time              `json:"max_seen,omitzero"`
+	Current *sam.EnvironmentAudit  `json:"current,omitempty"`
+	Done    []sam.EnvironmentAudit `json:"done,omitempty"`
+}
+
+// AnalysisStart returns the earliest time evidence counts from: the
+// profile's AnalyzeFrom, or 90 days before now when it is zero.
+func AnalysisStart(p *sam.Profile, now time.Time) time.Time {
+	if !p.AnalyzeFrom.IsZero() {
+		return p.AnalyzeFrom.UTC()
+	}
+	return now.UTC().AddDate(0, 0, -90)
+}
+
+// Activity calculates the profile's activity: for each environment it reads
+// the audit settings, the system users and the audit rows that are evidence
+// of use since the later of the analysis start and the environment's
+// watermark, aggregated by user, UTC day and source; then commits them and
+// the environments' audit status. An environment that cannot be reached is
+// recorded as such with a warning (its users' usage becomes unknown, never
+// inactive). It resumes the profile's unfinished activity run if there is
+// one.
+//
+// Errors: as Subscriptions.
+func (s *Syncer) Activity(ctx context.Context, p *sam.Profile) (*ActivityResult, error) {
+	res := &ActivityResult{}
+	r, err := s.Store.UnfinishedRun(ctx, p.ID, sam.RunActivity)
+	switch {
+	case err == nil:
+		res.Resumed = true
+		s.logger().Info("resuming activity run", "profile", p.Name, "run", r.ID)
+	case sam.IsCode(err, sam.ENOTFOUND):
+		r = &sam.Run{ProfileID: p.ID, Kind: sam.RunActivity, Status: sam.RunRunning, StartedAt: s.now(), Counts: map[string]int64{}}
+		if err := s.Store.StartRun(ctx, r); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	if r.Counts == nil {
+		r.Counts = map[string]int64{}
+	}
+	res.Run = r
+	st := newRunStats(s.Counters, r)
+	changes, err := s.activity(ctx, p, r, st, res.Resumed)
+	if err != nil {
+		return res, s.fail(ctx, p, r, st, err)
+	}
+	res.Changes = changes
+	return res, nil
+}
+
+func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *runStats, resumed bool) (store.ActivityChanges, error) {
+	now := s.now()
+	var cp actCheckpoint
+	if len(r.Checkpoint) > 0 {
+		if err := json.Unmarshal(r.Checkpoint, &cp); err != nil {
+			return store.ActivityChanges{}, fmt.Errorf("activity run %d has an unreadable checkpoint: %w", r.ID, err)
+		}
+	} else {
+		cp.From = AnalysisStart(p, now)
+	}
+	envs := append([]sam.Environment(nil), p.Environments...)
+	sort.Slice(envs, func(i, j int) bool { return envs[i].ID < envs[j].ID })
+	window := sam.DaysBetween(cp.From, now)
+
+	for ; cp.Env < len(envs); cp.Env++ {
+		env := envs[cp.Env]
+		if err := ctx.Err(); err != nil {
+			return store.ActivityChanges{}, err
+		}
+		dv, err := s.Dataverse(env)
+		if err != nil {
+			return store.ActivityChanges{}, fmt.Errorf("environment %s: %w", env.URL, err)
+		}
+		if cp.Current == nil {
+			s.progress(Progress{Kind: sam.RunActivity, Phase: "settings", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+			set, err := dv.AuditSettings(ctx)
+			if err != nil {
+				if sam.IsCode(err, sam.EUNAUTHORIZED) || ctx.Err() != nil {
+					return store.ActivityChanges{}, fmt.Errorf("environment %s: %w", env.URL, err)
+				}
+				// Unreachable or not permitted: no evidence from it, its
+				// users' usage is unknown.
+				ea := sam.EnvironmentAudit{EnvironmentID: env.ID, Reachable: false, Error: sam.ErrorMessage(err),
+					Watermark: env.Audit.Watermark, CheckedAt: now}
+				if ea.Error == "internal error" {
+					ea.Error = err.Error()
+				}
+				r.Warnings = appendOnce(r.Warnings, fmt.Sprintf("environment %s could not be read (%s): usage of its users is unknown", env.URL, ea.Error))
+				cp.Done = append(cp.Done, ea)
+				cp.Phase, cp.Next, cp.MaxSeen = "", "", time.Time{}
+				if err := s.Store.SaveRunProgress(ctx, withCheckpoint(r, nextEnv(cp), st)); err != nil {
+					return store.ActivityChanges{}, err
+				}
+				continue
+			}
+			ea := sam.EnvironmentAudit{EnvironmentID: env.ID, Reachable: true, AuditEnabled: set.AuditEnabled,
+				UserAccessAuditEnabled: set.UserAccessAuditEnabled, RetentionDays: set.RetentionDays,
+				Watermark: env.Audit.Watermark, CheckedAt: now}
+			if !set.AuditEnabled {
+				r.Warnings = appendOnce(r.Warnings, fmt.Sprintf("environment %s: auditing is off; users without evidence there are unknown, not inactive (turn on Start Auditing)", env.URL))
+			} else if !set.UserAccessAuditEnabled {
+				r.Warnings = appendOnce(r.Warnings, fmt.Sprintf("environment %s: user access auditing is off; users without evidence there are unknown, not inactive (turn on Audit user access)", env.URL))
+			}
+			if set.RetentionDays >= 0 && set.RetentionDays < window {
+				r.Warnings = appendOnce(r.Warnings, fmt.Sprintf("environment %s: audit retention (%d days) is shorter than the analysis window (%d days); older inactivity cannot be proven", env.URL, set.RetentionDays, window))
+			}
+			cp.Current = &ea
+			cp.Phase, cp.Next = "systemusers", systemUsersQuery
+			if err := s.Store.SaveRunProgress(ctx, withCheckpoint(r, cp, st)); err != nil {
+				return store.ActivityChanges{}, err
+			}
+		}
+		for cp.Phase == "systemusers" {
+			if err := ctx.Err(); err != nil {
+				return store.ActivityChanges{}, err
+			}
+			page, err := dv.SystemUsersPage(ctx, cp.Next)
+			if err != nil {
+				return store.ActivityChanges{}, fmt.Errorf("environment %s: read systemusers: %w", env.URL, err)
+			}
+			users := make([]store.SystemUser, 0, len(page.Users))
+			for _, u := range page.Users {
+				if u.SystemUserID == "" {
+					continue
+				}
+				users = append(users, store.SystemUser{SystemUserID: sam.NormalizeGUID(u.SystemUserID),
+					AADObjectID: sam.NormalizeGUID(u.AADObjectID), DomainName: u.DomainName, FullName: u.FullName,
+					IsDisabled: u.IsDisabled, AccessMode: u.AccessMode})
+			}
+			r.Counts["system_users"] += int64(len(users))
+			if page.NextLink != "" {
+				cp.Next = page.NextLink
+			} else {
+				cp.Phase = "audits"
+				from, after := cp.From, false
+				if wm := cp.Current.Watermark; !wm.IsZero() && !wm.Before(from) {
+					from, after = wm, true
+				}
+				cp.Next = auditsQuery(from, after)
+			}
+			r.Checkpoint, _ = json.Marshal(cp)
+			st.apply(r)
+			if err := s.Store.StageSystemUsers(ctx, r, env.ID, users); err != nil {
+				return store.ActivityChanges{}, err
+			}
+			s.progress(Progress{Kind: sam.RunActivity, Phase: "systemusers", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+		}
+		for cp.Phase == "audits" {
+			if err := ctx.Err(); err != nil {
+				return store.ActivityChanges{}, err
+			}
+			page, err := dv.AuditsPage(ctx, cp.Next)
+			if err != nil {
+				return store.ActivityChanges{}, fmt.Errorf("environment %s: read audits: %w", env.URL, err)
+			}
+			rows := aggregate(env.ID, cp.From, page.Rows, &cp.MaxSeen)
+			r.Counts["audit_rows"] += int64(len(page.Rows))
+			saved := cp
+			if page.NextLink != "" {
+				cp.Next = page.NextLink
+				saved = cp
+			} else {
+				if cp.MaxSeen.After(cp.Current.Watermark) {
+					cp.Current.Watermark = cp.MaxSeen
+				}
+				cp.Done = append(cp.Done, *cp.Current)
+				cp.Current, cp.Phase, cp.Next, cp.MaxSeen = nil, "", "", time.Time{}
+				// The environment is finished: the checkpoint points at the next one.
+				saved = nextEnv(cp)
+			}
+			r.Checkpoint, _ = json.Marshal(saved)
+			st.apply(r)
+			if err := s.Store.StageActivity(ctx, r, rows); err != nil {
+				return store.ActivityChanges{}, err
+			}
+			s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+		}
+	}
+	s.progress(Progress{Kind: sam.RunActivity, Phase: "commit", Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+	st.apply(r)
+	r.Error = ""
+	changes, err := s.Store.CommitActivity(ctx, r, store.ActivityCommit{Now: now, Environments: cp.Done})
+	if err != nil {
+		return changes, fmt.Errorf("commit activity: %w", err)
+	}
+	r.Counts["unmapped_rows"] = changes.UnmappedRows
+	return changes, nil
+}
+
+// nextEnv returns cp moved to the next environment.
+func nextEnv(cp actCheckpoint) actCheckpoint {
+	cp.Env++
+	return cp
+}
+
+func withCheckpoint(r *sam.Run, cp actCheckpoint, st *runStats) *sam.Run {
+	r.Checkpoint, _ = json.Marshal(cp)
+	st.apply(r)
+	return r
+}
+
+type aggKey struct {
+	user   string
+	day    time.Time
+	source sam.ActivitySource
+}
+
+// aggregate turns one page of audit rows into staged evidence: rows that are
+// evidence of use, at or after from, summed by Dataverse user, UTC day and
+// source; max is raised to the newest createdon of the page.
+func aggregate(envID int64, from time.Time, rows []AuditRow, max *time.Time) []store.StagedActivity {
+	idx := map[aggKey]int{}
+	var out []store.StagedActivity
+	for _, a := range rows {
+		if a.CreatedOn.After(*max) {
+			*max = a.CreatedOn
+		}
+		src, ok := AuditSource(a.Operation, a.Action, a.ObjectTypeCode)
+		if !ok || a.UserID == "" || a.CreatedOn.Before(from) {
+			continue
+		}
+		t := a.CreatedOn.UTC()
+		k := aggKey{sam.NormalizeGUID(a.UserID), sam.Day(t), src}
+		i, ok := idx[k]
+		if !ok {
+			idx[k] = len(out)
+			out = append(out, store.StagedActivity{EnvironmentID: envID, SystemUserID: k.user, Day: k.day, Source: src, LastAt: t})
+			i = len(out) - 1
+		}
+		out[i].Events++
+		if t.After(out[i].LastAt) {
+			out[i].LastAt = t
+		}
+	}
+	return out
+}

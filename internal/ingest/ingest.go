@@ -1,0 +1,152 @@
+// Package ingest downloads a profile's subscriptions from Microsoft Graph and
+// calculates activity from the Dataverse audit logs of its environments.
+//
+// Both jobs are runs (sam.Run) that write only to the store's staging area
+// while they read, page by page, saving a checkpoint in the same transaction
+// as each page. A run becomes visible at once, with CommitSubscriptions or
+// CommitActivity, or not at all. A run that is interrupted (killed process,
+// network failure) stays "running" and the next invocation resumes it from
+// its checkpoint, so that an interrupted and resumed sync ends in exactly the
+// state of an uninterrupted one. Permanent failures (credentials rejected,
+// permission missing) finish the run as failed, discard what it staged and
+// put the profile in state needs_reauth or error.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+// Syncer runs the subscriptions and activity jobs of one profile.
+type Syncer struct {
+	Store   store.Store
+	Catalog SKUFilter
+	// Graph reads the profile's tenant.
+	Graph Graph
+	// Dataverse returns the client of one environment of the profile.
+	Dataverse func(env sam.Environment) (Dataverse, error)
+	// Counters gives the request statistics of every client above
+	// together; nil records none.
+	Counters Counters
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Progress, when set, is called after every page read.
+	Progress func(Progress)
+	// Logger receives warnings and resumptions (slog.Default when nil).
+	Logger *slog.Logger
+}
+
+// Progress describes how far a run has come.
+type Progress struct {
+	Kind        sam.RunKind
+	Phase       string // "skus", "users", "settings", "systemusers", "audits", "commit"
+	Environment string // URL of the environment being read (activity)
+	Items       int64  // users or audit rows read so far in this run
+	Requests    int64
+	Resumed     bool
+}
+
+func (s *Syncer) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Syncer) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Syncer) progress(p Progress) {
+	if s.Progress != nil {
+		s.Progress(p)
+	}
+}
+
+// runStats adds the clients' request counters to a run, across resumptions:
+// base holds what the run had counted before this invocation.
+type runStats struct {
+	c                    Counters
+	req0, thr0, ret0     int64
+	baseReq, baseThr, bR int64
+}
+
+func newRunStats(c Counters, r *sam.Run) *runStats {
+	st := &runStats{c: c, baseReq: r.Requests, baseThr: r.Throttles, bR: r.Retries}
+	if c != nil {
+		st.req0, st.thr0, st.ret0 = c.Counts()
+	}
+	return st
+}
+
+func (st *runStats) apply(r *sam.Run) {
+	if st.c == nil {
+		return
+	}
+	req, thr, ret := st.c.Counts()
+	r.Requests = st.baseReq + req - st.req0
+	r.Throttles = st.baseThr + thr - st.thr0
+	r.Retries = st.bR + ret - st.ret0
+}
+
+// Permanent reports whether err means that retrying cannot help until an
+// operator acts: credentials rejected (EUNAUTHORIZED) or a permission
+// missing (EFORBIDDEN).
+func Permanent(err error) bool {
+	c := sam.ErrorCode(err)
+	return c == sam.EUNAUTHORIZED || c == sam.EFORBIDDEN
+}
+
+// fail records a failed invocation. A permanent failure finishes the run as
+// failed, discards its staging area and sets the profile's state; any other
+// failure leaves the run running with its checkpoint so that the next
+// invocation resumes it, and records the error on it.
+func (s *Syncer) fail(ctx context.Context, p *sam.Profile, r *sam.Run, st *runStats, err error) error {
+	ctx = context.WithoutCancel(ctx)
+	if st != nil {
+		st.apply(r)
+	}
+	r.Error = sam.ErrorMessage(err)
+	if r.Error == "internal error" {
+		r.Error = err.Error()
+	}
+	if !Permanent(err) {
+		if serr := s.Store.SaveRunProgress(ctx, r); serr != nil {
+			s.logger().Error("save run progress", "run", r.ID, "err", serr)
+		}
+		return err
+	}
+	r.Status = sam.RunFailed
+	now := s.now()
+	r.FinishedAt = &now
+	if ferr := s.Store.FinishRun(ctx, r); ferr != nil {
+		s.logger().Error("finish failed run", "run", r.ID, "err", ferr)
+	}
+	if derr := s.Store.DiscardStaging(ctx, r.ID); derr != nil {
+		s.logger().Error("discard staging", "run", r.ID, "err", derr)
+	}
+	state := sam.ProfileError
+	msg := fmt.Sprintf("%s run failed: %s", r.Kind, r.Error)
+	if sam.IsCode(err, sam.EUNAUTHORIZED) {
+		state = sam.ProfileNeedsReauth
+		msg = fmt.Sprintf("Microsoft rejected the profile's credentials during the %s run (%s); update the client secret with 'seatwise profile edit %s --client-secret-file FILE'", r.Kind, r.Error, p.Name)
+	} else {
+		msg = fmt.Sprintf("a permission is missing for the %s run (%s); grant it to the application and sync again", r.Kind, r.Error)
+	}
+	if serr := s.Store.SetProfileState(ctx, p.ID, state, msg); serr != nil {
+		s.logger().Error("set profile state", "profile", p.Name, "err", serr)
+	}
+	return err
+}
+
+// errRestart is returned inside a run when its checkpoint cannot be resumed.
+var errRestart = errors.New("restart run")
