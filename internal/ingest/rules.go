@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seatwise/seatwise/internal/catalog"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -191,16 +192,7 @@ func ModelOf(f SKUFilter, s SubscribedSKU) (m sam.SoftwareModel, ok bool) {
 	if f.Known(sku) {
 		return sam.SoftwareModel{}, false
 	}
-	part := strings.TrimSpace(s.PartNumber)
-	return sam.SoftwareModel{
-		SKUID:        sku,
-		PartNumber:   part,
-		Publisher:    "Microsoft",
-		Product:      part,
-		Family:       sam.FamilyOther,
-		Kind:         sam.KindBase,
-		Metric:       sam.MetricUserSubscription,
-		Mapped:       false,
-		ServicePlans: s.ServicePlans,
-	}, true
+	m = catalog.Unmapped(sku, s.PartNumber)
+	m.ServicePlans = s.ServicePlans
+	return m, true
 }
