@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/seatwise/seatwise/internal/msgraph"
 	"github.com/seatwise/seatwise/internal/odata"
 )
 
@@ -15,6 +16,9 @@ var resyncCodes = []string{"resyncRequired", "syncStateNotFound", "syncStateInva
 // (expired skip token, delta token too old, resync required): the run must
 // start again from scratch, as a full listing.
 func IsResync(err error) bool {
+	if msgraph.IsResync(err) {
+		return true
+	}
 	e, ok := odata.AsError(err)
 	if !ok {
 		return false
