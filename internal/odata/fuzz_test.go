@@ -110,4 +110,3 @@ func FuzzRedactURL(f *testing.F) {
 		}
 	})
 }
-
