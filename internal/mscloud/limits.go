@@ -1,0 +1,129 @@
+package mscloud
+
+import (
+	"sync"
+	"time"
+)
+
+// Limits turns on real enforcement of Microsoft's service-protection
+// limits (wall clock). Zero values leave a limit off.
+type Limits struct {
+	// DataverseConcurrent is the number of concurrent requests one identity
+	// may have in flight per environment (Microsoft: 52); the next one gets
+	// 429 0x80072326.
+	DataverseConcurrent int `json:"dataverse_concurrent,omitempty"`
+	// DataverseRequests is the number of requests one identity may send per
+	// environment within DataverseWindow (Microsoft: 6000 per 300 s); beyond
+	// it requests get 429 0x80072322 with Retry-After until the window frees.
+	DataverseRequests int      `json:"dataverse_requests,omitempty"`
+	DataverseWindow   Duration `json:"dataverse_window,omitempty"`
+	// GraphResourceUnits is the resource-unit budget of one app in one
+	// tenant per 10 s (Microsoft: 3,500 to 8,000 by tenant size); costs
+	// follow the documented table (GET users 2, subscribedSkus 3,
+	// licenseDetails 2, other GET 1, writes 1; $select -1, $top<20 -1, min 1).
+	GraphResourceUnits int `json:"graph_resource_units,omitempty"`
+}
+
+type limiter struct {
+	mu       sync.Mutex
+	cfg      Limits
+	inflight map[string]int
+	windows  map[string][]time.Time // identity -> request times within the window
+	ru       map[string][]ruSpend
+}
+
+type ruSpend struct {
+	at   time.Time
+	cost int
+}
+
+func newLimiter(cfg Limits) *limiter {
+	return &limiter{cfg: cfg, inflight: map[string]int{}, windows: map[string][]time.Time{}, ru: map[string][]ruSpend{}}
+}
+
+func (l *limiter) set(cfg Limits) {
+	l.mu.Lock()
+	l.cfg = cfg
+	l.mu.Unlock()
+}
+
+func (l *limiter) get() Limits {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
+}
+
+// dataverseEnter admits one request of identity or says which limit it
+// broke and how long to wait. On admission the caller must call
+// dataverseLeave when done. remaining is the requests left in the window
+// (-1 when the window limit is off).
+func (l *limiter) dataverseEnter(identity string, now time.Time) (limit string, wait time.Duration, remaining int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	remaining = -1
+	if l.cfg.DataverseConcurrent > 0 && l.inflight[identity] >= l.cfg.DataverseConcurrent {
+		return "concurrent", time.Second, remaining
+	}
+	if l.cfg.DataverseRequests > 0 {
+		win := time.Duration(l.cfg.DataverseWindow)
+		if win <= 0 {
+			win = 300 * time.Second
+		}
+		ts := l.windows[identity]
+		i := 0
+		for i < len(ts) && now.Sub(ts[i]) >= win {
+			i++
+		}
+		ts = ts[i:]
+		if len(ts) >= l.cfg.DataverseRequests {
+			l.windows[identity] = ts
+			return "requests", ts[0].Add(win).Sub(now), 0
+		}
+		ts = append(ts, now)
+		l.windows[identity] = ts
+		remaining = l.cfg.DataverseRequests - len(ts)
+	}
+	l.inflight[identity]++
+	return "", 0, remaining
+}
+
+func (l *limiter) dataverseLeave(identity string) {
+	l.mu.Lock()
+	l.inflight[identity]--
+	if l.inflight[identity] <= 0 {
+		delete(l.inflight, identity)
+	}
+	l.mu.Unlock()
+}
+
+// graphSpend charges cost resource units to identity (app+tenant) and
+// reports whether the budget allowed it, the wait otherwise, and the used
+// fraction of the budget after the request.
+func (l *limiter) graphSpend(identity string, cost int, now time.Time) (ok bool, wait time.Duration, used float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cfg.GraphResourceUnits <= 0 {
+		return true, 0, 0
+	}
+	const win = 10 * time.Second
+	sp := l.ru[identity]
+	i := 0
+	for i < len(sp) && now.Sub(sp[i].at) >= win {
+		i++
+	}
+	sp = sp[i:]
+	total := 0
+	for _, x := range sp {
+		total += x.cost
+	}
+	if total+cost > l.cfg.GraphResourceUnits {
+		l.ru[identity] = sp
+		w := win
+		if len(sp) > 0 {
+			w = sp[0].at.Add(win).Sub(now)
+		}
+		return false, w, float64(total) / float64(l.cfg.GraphResourceUnits)
+	}
+	l.ru[identity] = append(sp, ruSpend{now, cost})
+	return true, 0, float64(total+cost) / float64(l.cfg.GraphResourceUnits)
+}
