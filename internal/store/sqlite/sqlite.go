@@ -1,0 +1,125 @@
+// Package sqlite is Seatwise's embedded store: a SQLite file opened with
+// modernc.org/sqlite (pure Go, no cgo), in WAL mode with foreign keys on and a
+// busy timeout. It supplies the SQLite dialect and migrations of the shared
+// SQL implementation in store/sqlstore.
+//
+// Every transaction begins IMMEDIATE (it takes the write lock at once), and
+// the pool holds one connection: SQLite allows one writer at a time, and
+// taking the lock up front means concurrent writers — goroutines or other
+// processes — wait for their turn (busy timeout) instead of failing midway.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"io/fs"
+	"net/url"
+	"strconv"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the embedded SQLite migrations.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory always exists
+	}
+	return sub
+}
+
+// BusyTimeout is how long a statement waits for another writer's lock.
+const BusyTimeout = 10 * time.Second
+
+// Dialect is the SQLite dialect of sqlstore.
+var Dialect = sqlstore.Dialect{
+	Name:          "sqlite",
+	Time:          func(t time.Time) any { return t.Format(sqlstore.SQLiteTimeLayout) },
+	Day:           func(t time.Time) any { return t.Format(sqlstore.SQLiteDayLayout) },
+	TimestampType: "TEXT",
+	ForUpdate:     "",
+	MigrationLock: "",
+	Classify:      classify,
+}
+
+func classify(err error) sqlstore.ErrorKind {
+	var e *msqlite.Error
+	if !errors.As(err, &e) {
+		return sqlstore.ErrOther
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return sqlstore.ErrUnique
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqlstore.ErrForeignKey
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
+		sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return sqlstore.ErrUnavailable
+	}
+	return sqlstore.ErrOther
+}
+
+// openDB opens the file at path with Seatwise's connection settings.
+func openDB(ctx context.Context, path string) (*sql.DB, error) {
+	if path == "" {
+		return nil, sam.Errorf(sam.EINVALID, "SQLite database path is empty")
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(BusyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, sam.Wrap(sam.EUNAVAILABLE, err, "open SQLite database %s", path)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, sam.Wrap(sam.EUNAVAILABLE, err, "open SQLite database %s", path)
+	}
+	return db, nil
+}
+
+// Open opens (creating it when missing) the SQLite database file at path,
+// applies pending migrations and returns the store. EUNAVAILABLE when the
+// file cannot be opened, EINVALID when the database was migrated by a newer
+// Seatwise.
+func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+	db, err := openDB(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := sqlstore.Migrate(ctx, db, Dialect, Migrations()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return sqlstore.New(db, Dialect), nil
+}
+
+// Migrate applies pending migrations to the SQLite database at path
+// (creating the file when missing). Running it again is a no-op.
+func Migrate(ctx context.Context, path string) error {
+	db, err := openDB(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return sqlstore.Migrate(ctx, db, Dialect, Migrations())
+}

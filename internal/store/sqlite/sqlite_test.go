@@ -1,0 +1,75 @@
+package sqlite_test
+
+import (
+	"strings"
+
+	"github.com/seatwise/seatwise/internal/sam"
+	"path/filepath"
+	"testing"
+
+	"github.com/seatwise/seatwise/internal/store"
+	"github.com/seatwise/seatwise/internal/store/sqlite"
+	"github.com/seatwise/seatwise/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "seatwise.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	ctx := t.Context()
+	if err := sqlite.Migrate(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	// Twice is a no-op, and Open after Migrate too.
+	if err := sqlite.Migrate(ctx, path); err != nil {
+		t.Fatalf("second migration: %v", err)
+	}
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("schema_migrations has %d rows, want 1", n)
+	}
+	// A database migrated by a newer seatwise is refused.
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = sqlite.Open(ctx, path)
+	if sam.ErrorCode(err) != sam.EINVALID || !strings.Contains(err.Error(), "database schema version 9999 is newer than this seatwise (max 1); upgrade seatwise") {
+		t.Errorf("opening a newer database: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+		code sam.Code
+	}{
+		{"empty path", "", sam.EINVALID},
+		{"missing directory", filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"), sam.EUNAVAILABLE},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sqlite.Open(t.Context(), tc.path)
+			if sam.ErrorCode(err) != tc.code {
+				t.Errorf("Open(%q) = %v, want %s", tc.path, err, tc.code)
+			}
+		})
+	}
+}

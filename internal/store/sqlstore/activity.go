@@ -1,0 +1,224 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+// StageSystemUsers records the Dataverse users of one environment read by an
+// activity run, with r's progress, in one transaction. A user staged twice
+// keeps the last version. EINVALID when the environment is not one of the
+// run's profile or a user has no id.
+func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID int64, users []store.SystemUser) error {
+	return s.inTx(ctx, fmt.Sprintf("stage Dataverse users of run %d", runID(r)), func(tx *sql.Tx) error {
+		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+			return err
+		}
+		if err := s.requireEnvironment(ctx, tx, r.ProfileID, environmentID); err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO staging_system_users (run_id, environment_id, system_user_id,
+			aad_object_id, domain_name, full_name, is_disabled, access_mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (run_id, environment_id, system_user_id) DO UPDATE SET aad_object_id = excluded.aad_object_id,
+				domain_name = excluded.domain_name, full_name = excluded.full_name, is_disabled = excluded.is_disabled,
+				access_mode = excluded.access_mode`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, u := range users {
+			id := sam.NormalizeGUID(u.SystemUserID)
+			if id == "" {
+				return sam.Errorf(sam.EINVALID, "Dataverse user %q has no systemuserid", u.DomainName)
+			}
+			if _, err := stmt.ExecContext(ctx, r.ID, environmentID, id, sam.NormalizeGUID(u.AADObjectID), u.DomainName,
+				u.FullName, u.IsDisabled, u.AccessMode); err != nil {
+				return fmt.Errorf("stage Dataverse user %s: %w", id, err)
+			}
+		}
+		return s.saveProgress(ctx, tx, r)
+	})
+}
+
+func (s *Store) requireEnvironment(ctx context.Context, q querier, profileID, environmentID int64) error {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM environments WHERE id = $1 AND profile_id = $2`,
+		environmentID, profileID).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return sam.Errorf(sam.EINVALID, "environment %d is not part of profile %d", environmentID, profileID)
+	}
+	return nil
+}
+
+// StageActivity adds aggregated audit evidence read by an activity run, with
+// r's progress, in one transaction: rows with the same environment, system
+// user, day and source add their events and keep the newest LastAt. EINVALID
+// for a row without system user, source or day, or whose environment is not
+// one of the run's profile.
+func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.StagedActivity) error {
+	return s.inTx(ctx, fmt.Sprintf("stage activity of run %d", runID(r)), func(tx *sql.Tx) error {
+		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+			return err
+		}
+		envs := map[int64]bool{}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO staging_activity (run_id, environment_id, system_user_id,
+			day, source, events, last_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (run_id, environment_id, system_user_id, day, source) DO UPDATE SET
+				events = staging_activity.events + excluded.events,
+				last_at = CASE WHEN excluded.last_at > staging_activity.last_at THEN excluded.last_at
+					ELSE staging_activity.last_at END`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, a := range rows {
+			id := sam.NormalizeGUID(a.SystemUserID)
+			if id == "" || a.Source == "" || a.Day.IsZero() {
+				return sam.Errorf(sam.EINVALID, "staged activity needs a system user, a source and a day")
+			}
+			if !envs[a.EnvironmentID] {
+				if err := s.requireEnvironment(ctx, tx, r.ProfileID, a.EnvironmentID); err != nil {
+					return err
+				}
+				envs[a.EnvironmentID] = true
+			}
+			last := a.LastAt
+			if last.IsZero() {
+				last = a.Day
+			}
+			if _, err := stmt.ExecContext(ctx, r.ID, a.EnvironmentID, id, s.day(a.Day), string(a.Source), a.Events,
+				s.ts(last)); err != nil {
+				return fmt.Errorf("stage activity of %s: %w", id, err)
+			}
+		}
+		return s.saveProgress(ctx, tx, r)
+	})
+}
+
+// CommitActivity applies an activity run in one transaction (see
+// store.Store). An environment whose incoming watermark is zero keeps the
+// watermark it had. EINVALID when an environment is not one of the run's
+// profile, ENOTFOUND for an unknown run, ECONFLICT when the run has already
+// finished.
+func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.ActivityCommit) (store.ActivityChanges, error) {
+	var ch store.ActivityChanges
+	if c.Now.IsZero() {
+		c.Now = time.Now()
+	}
+	now := timestamp(c.Now)
+	err := s.inTx(ctx, fmt.Sprintf("commit activity run %d", runID(r)), func(tx *sql.Tx) error {
+		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+			return err
+		}
+		p := r.ProfileID
+		if err := s.requireProfile(ctx, tx, p, true); err != nil {
+			return err
+		}
+		// Replace the user map of every environment the run read users of.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id IN
+			(SELECT DISTINCT environment_id FROM staging_system_users WHERE run_id = $1)`, r.ID); err != nil {
+			return fmt.Errorf("replace Dataverse users: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO environment_users (environment_id, system_user_id, aad_object_id,
+			domain_name, full_name, is_disabled, access_mode, updated_at)
+			SELECT environment_id, system_user_id, aad_object_id, domain_name, full_name, is_disabled, access_mode, `+
+			s.cast(2, true)+` FROM staging_system_users WHERE run_id = $1`, r.ID, s.ts(now)); err != nil {
+			return fmt.Errorf("store Dataverse users: %w", err)
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM staging_activity a
+			LEFT JOIN environment_users eu ON eu.environment_id = a.environment_id AND eu.system_user_id = a.system_user_id
+			WHERE a.run_id = $1 AND (eu.aad_object_id IS NULL OR eu.aad_object_id = '')`, r.ID).Scan(&ch.UnmappedRows); err != nil {
+			return fmt.Errorf("count unmapped activity: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO activity_days (profile_id, user_id, day, environment_id, source,
+			events, last_at)
+			SELECT `+s.cast(2, false)+`, eu.aad_object_id, a.day, a.environment_id, a.source, sum(a.events), max(a.last_at)
+			FROM staging_activity a
+			JOIN environment_users eu ON eu.environment_id = a.environment_id AND eu.system_user_id = a.system_user_id
+			JOIN environments e ON e.id = a.environment_id AND e.profile_id = $2
+			WHERE a.run_id = $1 AND eu.aad_object_id <> ''
+			GROUP BY eu.aad_object_id, a.day, a.environment_id, a.source
+			ON CONFLICT (profile_id, user_id, day, environment_id, source) DO UPDATE SET
+				events = activity_days.events + excluded.events,
+				last_at = CASE WHEN excluded.last_at > activity_days.last_at THEN excluded.last_at
+					ELSE activity_days.last_at END`, r.ID, p)
+		if err != nil {
+			return fmt.Errorf("merge activity: %w", err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		ch.Days = int(n)
+		for _, e := range c.Environments {
+			res, err := tx.ExecContext(ctx, `UPDATE environments SET reachable = $3, audit_error = $4,
+				audit_enabled = $5, user_access_audit_enabled = $6, retention_days = $7,
+				watermark = COALESCE($8, watermark), checked_at = $9 WHERE id = $1 AND profile_id = $2`,
+				e.EnvironmentID, p, e.Reachable, e.Error, e.AuditEnabled, e.UserAccessAuditEnabled, e.RetentionDays,
+				s.nullTS(e.Watermark), s.nullTSOr(e.CheckedAt, now))
+			if err != nil {
+				return fmt.Errorf("store audit status of environment %d: %w", e.EnvironmentID, err)
+			}
+			if n, err := affected(res); err != nil {
+				return err
+			} else if n == 0 {
+				return sam.Errorf(sam.EINVALID, "environment %d is not part of profile %d", e.EnvironmentID, p)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_state (profile_id, delta_link, last_activity_sync)
+			VALUES ($1, '', $2) ON CONFLICT (profile_id) DO UPDATE SET last_activity_sync = excluded.last_activity_sync`,
+			p, s.ts(now)); err != nil {
+			return fmt.Errorf("save sync state: %w", err)
+		}
+		if ch.Recomputed, err = s.recompute(ctx, tx, p, now); err != nil {
+			return err
+		}
+		r.Status = sam.RunSucceeded
+		return s.finishRun(ctx, tx, r)
+	})
+	if err != nil {
+		return store.ActivityChanges{}, err
+	}
+	return ch, nil
+}
+
+func (s *Store) nullTSOr(t, def time.Time) any {
+	if t.IsZero() {
+		return s.ts(def)
+	}
+	return s.ts(t)
+}
+
+// ActivityDays returns the evidence of one user in a profile between from
+// and to (inclusive UTC days), ordered by day, source, environment.
+func (s *Store) ActivityDays(ctx context.Context, profileID int64, userID string, from, to time.Time) ([]sam.ActivityDay, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT profile_id, user_id, day, environment_id, source, events, last_at
+		FROM activity_days WHERE profile_id = $1 AND user_id = $2 AND day >= $3 AND day <= $4
+		ORDER BY day, source, environment_id`, profileID, sam.NormalizeGUID(userID), s.day(from), s.day(to))
+	if err != nil {
+		return nil, s.fail(err, "read activity of user %s", userID)
+	}
+	defer rows.Close()
+	var out []sam.ActivityDay
+	for rows.Next() {
+		var a sam.ActivityDay
+		var day, last nullTime
+		var source string
+		if err := rows.Scan(&a.ProfileID, &a.UserID, &day, &a.EnvironmentID, &source, &a.Events, &last); err != nil {
+			return nil, s.fail(err, "read activity of user %s", userID)
+		}
+		a.Day, a.Source, a.LastAt = day.Time, sam.ActivitySource(source), last.Time
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(err, "read activity of user %s", userID)
+	}
+	return out, nil
+}

@@ -1,0 +1,90 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+// Store implements store.Store over a database/sql handle.
+type Store struct {
+	db *sql.DB
+	d  Dialect
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store using db with dialect d. The schema must already be
+// migrated (see Migrate). The Store owns db: Close closes it.
+func New(db *sql.DB, d Dialect) *Store { return &Store{db: db, d: d} }
+
+// DB returns the underlying handle, for tests and maintenance commands.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Dialect returns "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.d.Name }
+
+// Close releases the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inTx runs fn in a transaction, committing when it returns nil and rolling
+// back otherwise.
+func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(err, "%s: begin transaction", what)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return s.fail(err, "%s", what)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(err, "%s: commit", what)
+	}
+	return nil
+}
+
+// fail turns err into a *sam.Error: errors that already are one pass
+// through unchanged, driver errors are classified by the dialect.
+func (s *Store) fail(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	var se *sam.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	msg := fmt.Sprintf(format, args...)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return sam.Wrap(sam.EUNAVAILABLE, err, "%s: interrupted", msg)
+	}
+	switch s.d.Classify(err) {
+	case ErrUnique:
+		return sam.Wrap(sam.ECONFLICT, err, "%s: already exists", msg)
+	case ErrForeignKey:
+		return sam.Wrap(sam.ENOTFOUND, err, "%s: a referenced row does not exist", msg)
+	case ErrUnavailable:
+		return sam.Wrap(sam.EUNAVAILABLE, err, "%s: database unavailable", msg)
+	}
+	return sam.Wrap(sam.EINTERNAL, err, "%s", msg)
+}
+
+// affected returns the rows affected by a statement.
+func affected(res sql.Result) (int64, error) {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("rows affected: %w", err)
+	}
+	return n, nil
+}

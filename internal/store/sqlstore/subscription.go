@@ -1,0 +1,291 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+const subscriptionColumns = `id, profile_id, user_id, sku_id, upn, display_name, department, country,
+	account_enabled, assigned_by_group, assigned_at, first_seen, last_seen, closed_at, last_activity,
+	last_activity_source, active_days_30, active_days_90, usage_class`
+
+func scanSubscription(sc interface{ Scan(...any) error }) (*sam.Subscription, error) {
+	x := &sam.Subscription{}
+	var assigned, first, last, closed, activity nullTime
+	var class string
+	if err := sc.Scan(&x.ID, &x.ProfileID, &x.UserID, &x.SKUID, &x.UPN, &x.DisplayName, &x.Department, &x.Country,
+		&x.AccountEnabled, &x.AssignedByGroup, &assigned, &first, &last, &closed, &activity,
+		&x.LastActivitySource, &x.ActiveDays30, &x.ActiveDays90, &class); err != nil {
+		return nil, err
+	}
+	x.AssignedAt, x.FirstSeen, x.LastSeen = assigned.Time, first.Time, last.Time
+	x.ClosedAt, x.LastActivity, x.UsageClass = closed.ptr(), activity.ptr(), sam.UsageClass(class)
+	return x, nil
+}
+
+// Subscriptions returns subscriptions matching f, ordered by ID.
+func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) ([]*sam.Subscription, error) {
+	var a args
+	where := []string{"1 = 1"}
+	if f.ProfileID != 0 {
+		where = append(where, "profile_id = "+a.add(f.ProfileID))
+	}
+	if f.SKUID != "" {
+		where = append(where, "sku_id = "+a.add(sam.NormalizeGUID(f.SKUID)))
+	}
+	if f.UserID != "" {
+		where = append(where, "user_id = "+a.add(sam.NormalizeGUID(f.UserID)))
+	}
+	if f.UsageClass != "" {
+		where = append(where, "usage_class = "+a.add(string(f.UsageClass)))
+	}
+	if f.OpenOnly {
+		where = append(where, "closed_at IS NULL")
+	}
+	if f.AfterID != 0 {
+		where = append(where, "id > "+a.add(f.AfterID))
+	}
+	q := `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + a.add(f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, a...)
+	if err != nil {
+		return nil, s.fail(err, "list subscriptions")
+	}
+	defer rows.Close()
+	var out []*sam.Subscription
+	for rows.Next() {
+		x, err := scanSubscription(rows)
+		if err != nil {
+			return nil, s.fail(err, "list subscriptions")
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(err, "list subscriptions")
+	}
+	return out, nil
+}
+
+// Subscription returns one subscription; ENOTFOUND when absent.
+func (s *Store) Subscription(ctx context.Context, id int64) (*sam.Subscription, error) {
+	x, err := scanSubscription(s.db.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, sam.Errorf(sam.ENOTFOUND, "subscription %d not found", id)
+	}
+	if err != nil {
+		return nil, s.fail(err, "read subscription %d", id)
+	}
+	return x, nil
+}
+
+// StageUsers adds users read by a subscriptions run to the run's staging
+// area and saves r's progress in the same transaction. A user staged twice
+// in one run keeps the last version (licences included). EINVALID for a
+// user without id or a licence without SKU id, ENOTFOUND for an unknown
+// run, ECONFLICT for a run that has finished.
+func (s *Store) StageUsers(ctx context.Context, r *sam.Run, users []store.StagedUser) error {
+	return s.inTx(ctx, fmt.Sprintf("stage users of run %d", runID(r)), func(tx *sql.Tx) error {
+		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			if err := s.stageUsers(ctx, tx, r.ID, users); err != nil {
+				return err
+			}
+		}
+		return s.saveProgress(ctx, tx, r)
+	})
+}
+
+func (s *Store) stageUsers(ctx context.Context, tx *sql.Tx, runID int64, users []store.StagedUser) error {
+	up, err := tx.PrepareContext(ctx, `INSERT INTO staging_users (run_id, user_id, removed, upn, display_name,
+		department, country, account_enabled, last_sign_in, last_sign_in_day)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (run_id, user_id) DO UPDATE SET removed = excluded.removed, upn = excluded.upn,
+			display_name = excluded.display_name, department = excluded.department, country = excluded.country,
+			account_enabled = excluded.account_enabled, last_sign_in = excluded.last_sign_in,
+			last_sign_in_day = excluded.last_sign_in_day`)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM staging_licenses WHERE run_id = $1 AND user_id = $2`)
+	if err != nil {
+		return err
+	}
+	defer del.Close()
+	lic, err := tx.PrepareContext(ctx, `INSERT INTO staging_licenses (run_id, user_id, sku_id, assigned_by_group, assigned_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (run_id, user_id, sku_id) DO UPDATE SET assigned_by_group = excluded.assigned_by_group,
+			assigned_at = excluded.assigned_at`)
+	if err != nil {
+		return err
+	}
+	defer lic.Close()
+	for _, u := range users {
+		id := sam.NormalizeGUID(u.UserID)
+		if id == "" {
+			return sam.Errorf(sam.EINVALID, "staged user %q has no id", u.UPN)
+		}
+		var signIn, signInDay any
+		if u.LastSignIn != nil && !u.LastSignIn.IsZero() {
+			signIn, signInDay = s.ts(*u.LastSignIn), s.day(*u.LastSignIn)
+		}
+		if _, err := up.ExecContext(ctx, runID, id, u.Removed, u.UPN, u.DisplayName, u.Department, u.Country,
+			u.AccountEnabled, signIn, signInDay); err != nil {
+			return fmt.Errorf("stage user %s: %w", id, err)
+		}
+		if _, err := del.ExecContext(ctx, runID, id); err != nil {
+			return fmt.Errorf("stage user %s: %w", id, err)
+		}
+		for _, l := range u.Licenses {
+			sku := sam.NormalizeGUID(l.SKUID)
+			if sku == "" {
+				return sam.Errorf(sam.EINVALID, "staged user %s holds a licence without SKU id", id)
+			}
+			if _, err := lic.ExecContext(ctx, runID, id, sku, sam.NormalizeGUID(l.AssignedByGroup), s.nullTS(l.AssignedAt)); err != nil {
+				return fmt.Errorf("stage licence %s of user %s: %w", sku, id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// CommitSubscriptions applies a subscriptions run in one transaction (see
+// store.Store). SKUs held by staged users without a software model get an
+// unmapped model (family other), so that every subscription has one.
+// Sign-ins of staged users are recorded as entra:signin activity days.
+// ENOTFOUND for an unknown run or profile, ECONFLICT when the run has
+// already finished (a run commits once).
+func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.SubscriptionCommit) (store.SubscriptionChanges, error) {
+	var ch store.SubscriptionChanges
+	if c.Now.IsZero() {
+		c.Now = time.Now()
+	}
+	now := timestamp(c.Now)
+	err := s.inTx(ctx, fmt.Sprintf("commit subscriptions run %d", runID(r)), func(tx *sql.Tx) error {
+		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+			return err
+		}
+		p := r.ProfileID
+		if err := s.requireProfile(ctx, tx, p, true); err != nil {
+			return err
+		}
+		if err := s.upsertModels(ctx, tx, c.Models); err != nil {
+			return err
+		}
+		for i := range c.Units {
+			if c.Units[i].ProfileID == 0 {
+				c.Units[i].ProfileID = p
+			}
+		}
+		if err := s.putUnits(ctx, tx, c.Units); err != nil {
+			return err
+		}
+		// Every SKU held gets a model, unmapped when the run did not bring one.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO software_models (sku_id, part_number, publisher, product,
+			edition, family, kind, metric, tracked, mapped, unit_price, currency, service_plans, updated_at)
+			SELECT DISTINCT l.sku_id, '', '', '', '', 'other', 'base', 'user_subscription', false, false, 0, '', '[]', `+
+			s.cast(2, true)+` FROM staging_licenses l WHERE l.run_id = $1
+			ON CONFLICT (sku_id) DO NOTHING`, r.ID, s.ts(now)); err != nil {
+			return fmt.Errorf("add unmapped models: %w", err)
+		}
+		held := `EXISTS (SELECT 1 FROM staging_users u JOIN staging_licenses l
+				ON l.run_id = u.run_id AND l.user_id = u.user_id
+			WHERE u.run_id = $2 AND NOT u.removed AND u.user_id = subscriptions.user_id AND l.sku_id = subscriptions.sku_id)`
+		closeQ := `UPDATE subscriptions SET closed_at = $3 WHERE profile_id = $1 AND closed_at IS NULL AND NOT ` + held
+		if !c.Full {
+			closeQ += ` AND EXISTS (SELECT 1 FROM staging_users u WHERE u.run_id = $2 AND u.user_id = subscriptions.user_id)`
+		}
+		res, err := tx.ExecContext(ctx, closeQ, p, r.ID, s.ts(now))
+		if err != nil {
+			return fmt.Errorf("close subscriptions: %w", err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		ch.Closed = int(n)
+		res, err = tx.ExecContext(ctx, `UPDATE subscriptions AS s SET upn = x.upn, display_name = x.display_name,
+			department = x.department, country = x.country, account_enabled = x.account_enabled,
+			assigned_by_group = x.assigned_by_group, assigned_at = x.assigned_at
+			FROM (SELECT u.user_id, l.sku_id, u.upn, u.display_name, u.department, u.country, u.account_enabled,
+					l.assigned_by_group, l.assigned_at
+				FROM staging_users u JOIN staging_licenses l ON l.run_id = u.run_id AND l.user_id = u.user_id
+				WHERE u.run_id = $2 AND NOT u.removed) AS x
+			WHERE s.profile_id = $1 AND s.closed_at IS NULL AND s.user_id = x.user_id AND s.sku_id = x.sku_id
+			AND (s.upn <> x.upn OR s.display_name <> x.display_name OR s.department <> x.department
+				OR s.country <> x.country OR s.account_enabled <> x.account_enabled
+				OR s.assigned_by_group <> x.assigned_by_group OR s.assigned_at IS DISTINCT FROM x.assigned_at)`, p, r.ID)
+		if err != nil {
+			return fmt.Errorf("update subscriptions: %w", err)
+		}
+		if n, err = affected(res); err != nil {
+			return err
+		}
+		ch.Updated = int(n)
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET last_seen = $2 WHERE profile_id = $1 AND closed_at IS NULL`,
+			p, s.ts(now)); err != nil {
+			return fmt.Errorf("mark subscriptions seen: %w", err)
+		}
+		res, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (profile_id, user_id, sku_id, upn, display_name,
+			department, country, account_enabled, assigned_by_group, assigned_at, first_seen, last_seen,
+			last_activity_source, active_days_30, active_days_90, usage_class)
+			SELECT `+s.cast(1, false)+`, u.user_id, l.sku_id, u.upn, u.display_name, u.department, u.country,
+				u.account_enabled, l.assigned_by_group, l.assigned_at, `+s.cast(3, true)+`, `+s.cast(3, true)+`, '', 0, 0, 'unknown'
+			FROM staging_users u JOIN staging_licenses l ON l.run_id = u.run_id AND l.user_id = u.user_id
+			WHERE u.run_id = $2 AND NOT u.removed AND NOT EXISTS (SELECT 1 FROM subscriptions o
+				WHERE o.profile_id = $1 AND o.user_id = u.user_id AND o.sku_id = l.sku_id AND o.closed_at IS NULL)
+			ORDER BY u.user_id, l.sku_id`, p, r.ID, s.ts(now))
+		if err != nil {
+			return fmt.Errorf("open subscriptions: %w", err)
+		}
+		if n, err = affected(res); err != nil {
+			return err
+		}
+		ch.Opened = int(n)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO activity_days (profile_id, user_id, day, environment_id,
+			source, events, last_at)
+			SELECT `+s.cast(1, false)+`, u.user_id, u.last_sign_in_day, 0, '`+string(sam.SourceSignIn)+`', 1, u.last_sign_in
+			FROM staging_users u WHERE u.run_id = $2 AND NOT u.removed AND u.last_sign_in IS NOT NULL
+			ON CONFLICT (profile_id, user_id, day, environment_id, source) DO UPDATE SET
+				last_at = CASE WHEN excluded.last_at > activity_days.last_at THEN excluded.last_at
+					ELSE activity_days.last_at END`, p, r.ID); err != nil {
+			return fmt.Errorf("record sign-ins: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_state (profile_id, delta_link, last_subscriptions_sync)
+			VALUES ($1, $2, $3) ON CONFLICT (profile_id) DO UPDATE SET delta_link = excluded.delta_link,
+				last_subscriptions_sync = excluded.last_subscriptions_sync`, p, c.DeltaLink, s.ts(now)); err != nil {
+			return fmt.Errorf("save sync state: %w", err)
+		}
+		if _, err := s.recompute(ctx, tx, p, now); err != nil {
+			return err
+		}
+		r.Status = sam.RunSucceeded
+		return s.finishRun(ctx, tx, r)
+	})
+	if err != nil {
+		return store.SubscriptionChanges{}, err
+	}
+	return ch, nil
+}
+
+// cast returns placeholder $n cast to the column type of a timestamp (ts)
+// or a bigint, for parameters in a SELECT list whose type the database
+// cannot infer.
+func (s *Store) cast(n int, ts bool) string {
+	typ := "BIGINT"
+	if ts {
+		typ = s.d.TimestampType
+	}
+	return fmt.Sprintf("CAST($%d AS %s)", n, typ)
+}

@@ -1,0 +1,193 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+func testRuns(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "contoso", 0)
+	q := newProfile(t, s, "other", 0)
+
+	r := &sam.Run{ProfileID: p.ID, Kind: sam.RunSubscriptions, Full: true}
+	before := time.Now().Add(-time.Second)
+	must(t, s.StartRun(ctx(t), r))
+	if r.ID == 0 || r.Status != sam.RunRunning || r.StartedAt.Before(before) {
+		t.Fatalf("started run %+v", r)
+	}
+	r.Counts = map[string]int64{"users": 42, "pages": 3}
+	r.Requests, r.Throttles, r.Retries = 7, 1, 2
+	r.Warnings = []string{"slow"}
+	r.Checkpoint = []byte(`{"next":"https://graph/users?skiptoken=abc"}`)
+	must(t, s.SaveRunProgress(ctx(t), r))
+	got, err := s.Run(ctx(t), r.ID)
+	must(t, err)
+	if got.Counts["users"] != 42 || got.Counts["pages"] != 3 || got.Requests != 7 || got.Throttles != 1 || got.Retries != 2 ||
+		len(got.Warnings) != 1 || string(got.Checkpoint) != string(r.Checkpoint) || !got.Full || got.Kind != sam.RunSubscriptions ||
+		got.FinishedAt != nil || !got.StartedAt.Equal(r.StartedAt) || got.ProfileID != p.ID {
+		t.Errorf("run after progress = %+v", got)
+	}
+	un, err := s.UnfinishedRun(ctx(t), p.ID, sam.RunSubscriptions)
+	must(t, err)
+	if un.ID != r.ID || string(un.Checkpoint) != string(r.Checkpoint) {
+		t.Errorf("UnfinishedRun = %+v", un)
+	}
+	_, err = s.UnfinishedRun(ctx(t), p.ID, sam.RunActivity)
+	mustCode(t, err, sam.ENOTFOUND)
+
+	r.Status, r.Error = sam.RunFailed, "Graph answered 500"
+	must(t, s.FinishRun(ctx(t), r))
+	got, err = s.Run(ctx(t), r.ID)
+	must(t, err)
+	if got.Status != sam.RunFailed || got.Error != "Graph answered 500" || got.FinishedAt == nil || got.Checkpoint != nil {
+		t.Errorf("finished run = %+v", got)
+	}
+	if r.Checkpoint != nil || r.FinishedAt == nil {
+		t.Errorf("FinishRun did not update r: %+v", r)
+	}
+	_, err = s.UnfinishedRun(ctx(t), p.ID, sam.RunSubscriptions)
+	mustCode(t, err, sam.ENOTFOUND)
+
+	// Newest first, filters, limit.
+	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	var ids []int64
+	for i, spec := range []struct {
+		profile int64
+		kind    sam.RunKind
+	}{{p.ID, sam.RunActivity}, {q.ID, sam.RunSubscriptions}, {p.ID, sam.RunActivity}, {p.ID, sam.RunSubscriptions}} {
+		x := &sam.Run{ProfileID: spec.profile, Kind: spec.kind, StartedAt: base.Add(time.Duration(i) * time.Hour)}
+		must(t, s.StartRun(ctx(t), x))
+		ids = append(ids, x.ID)
+	}
+	list := func(f store.RunFilter) []int64 {
+		t.Helper()
+		rs, err := s.Runs(ctx(t), f)
+		must(t, err)
+		var out []int64
+		for _, x := range rs {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    store.RunFilter
+		want []int64
+	}{
+		{"all", store.RunFilter{}, []int64{r.ID, ids[3], ids[2], ids[1], ids[0]}},
+		{"profile", store.RunFilter{ProfileID: q.ID}, []int64{ids[1]}},
+		{"kind", store.RunFilter{ProfileID: p.ID, Kind: sam.RunActivity}, []int64{ids[2], ids[0]}},
+		{"status", store.RunFilter{Status: sam.RunFailed}, []int64{r.ID}},
+		{"limit", store.RunFilter{ProfileID: p.ID, Limit: 2}, []int64{r.ID, ids[3]}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := list(tc.f); !equalIDs(got, tc.want) {
+				t.Errorf("Runs(%+v) = %v, want %v", tc.f, got, tc.want)
+			}
+		})
+	}
+	un, err = s.UnfinishedRun(ctx(t), p.ID, sam.RunActivity)
+	must(t, err)
+	if un.ID != ids[2] {
+		t.Errorf("UnfinishedRun picked %d, want newest %d", un.ID, ids[2])
+	}
+}
+
+func equalIDs(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func testRunLifecycleErrors(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "contoso", 1)
+	mustCode(t, s.StartRun(ctx(t), &sam.Run{ProfileID: 9999, Kind: sam.RunActivity}), sam.ENOTFOUND)
+	mustCode(t, s.StartRun(ctx(t), &sam.Run{ProfileID: p.ID, Kind: "backup"}), sam.EINVALID)
+	_, err := s.Run(ctx(t), 9999)
+	mustCode(t, err, sam.ENOTFOUND)
+	ghost := &sam.Run{ID: 9999, ProfileID: p.ID, Kind: sam.RunActivity, Status: sam.RunSucceeded}
+	mustCode(t, s.SaveRunProgress(ctx(t), ghost), sam.ENOTFOUND)
+	mustCode(t, s.FinishRun(ctx(t), ghost), sam.ENOTFOUND)
+	mustCode(t, s.StageUsers(ctx(t), ghost, nil), sam.ENOTFOUND)
+
+	r := startRun(t, s, p.ID, sam.RunSubscriptions, true)
+	r.Status = sam.RunRunning
+	mustCode(t, s.FinishRun(ctx(t), r), sam.EINVALID)
+	r.Status = sam.RunSucceeded
+	must(t, s.FinishRun(ctx(t), r))
+	// A finished run accepts nothing more.
+	mustCode(t, s.FinishRun(ctx(t), r), sam.ECONFLICT)
+	mustCode(t, s.SaveRunProgress(ctx(t), r), sam.ECONFLICT)
+	mustCode(t, s.StageUsers(ctx(t), r, []store.StagedUser{staged(1, skuSales)}), sam.ECONFLICT)
+	_, err = s.CommitSubscriptions(ctx(t), r, store.SubscriptionCommit{Full: true, Now: now})
+	mustCode(t, err, sam.ECONFLICT)
+
+	a := startRun(t, s, p.ID, sam.RunActivity, false)
+	mustCode(t, s.StageSystemUsers(ctx(t), a, 9999, nil), sam.EINVALID)
+	mustCode(t, s.StageActivity(ctx(t), a, []store.StagedActivity{act(9999, 1, now, sam.SourceAccessWeb, 1)}), sam.EINVALID)
+	mustCode(t, s.StageActivity(ctx(t), a, []store.StagedActivity{{EnvironmentID: p.Environments[0].ID, Day: now}}), sam.EINVALID)
+	mustCode(t, s.StageUsers(ctx(t), a, []store.StagedUser{{UPN: "no-id"}}), sam.EINVALID)
+	_, err = s.CommitActivity(ctx(t), a, store.ActivityCommit{Now: now, Environments: []sam.EnvironmentAudit{auditOK(9999, now)}})
+	mustCode(t, err, sam.EINVALID)
+	// The failed commit changed nothing: the run still runs.
+	got, err := s.Run(ctx(t), a.ID)
+	must(t, err)
+	if got.Status != sam.RunRunning {
+		t.Errorf("run after failed commit: %s", got.Status)
+	}
+}
+
+// testConcurrentWriters checks that writers in several goroutines all
+// succeed (SQLite serialises them; PostgreSQL runs them side by side).
+func testConcurrentWriters(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "contoso", 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				r := &sam.Run{ProfileID: p.ID, Kind: sam.RunSubscriptions}
+				if err := s.StartRun(ctx(t), r); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.StageUsers(ctx(t), r, []store.StagedUser{staged(g*10+i, skuSales)}); err != nil {
+					errs <- err
+					return
+				}
+				r.Status = sam.RunSucceeded
+				if err := s.FinishRun(ctx(t), r); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.Profiles(ctx(t)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	rs, err := s.Runs(ctx(t), store.RunFilter{ProfileID: p.ID, Status: sam.RunSucceeded})
+	must(t, err)
+	if len(rs) != 20 {
+		t.Errorf("%d succeeded runs, want 20", len(rs))
+	}
+}
