@@ -56,7 +56,7 @@ func (r *resyncError) Error() string        { return r.err.Error() }
 func (r *resyncError) Unwrap() error        { return r.err }
 func (r *resyncError) Is(target error) bool { return target == ErrResyncRequired }
 
-var resyncCodes = []string{"syncStateNotFound", "resyncRequired", "syncStateInvalid", "Directory_ExpiredPageToken", "Request_ResyncRequired"}
+var resyncCodes = []string{"syncStateNotFound", "resyncRequired", "syncStateInvalid", "Directory_ExpiredPageToken", "InvalidSkipToken", "Request_ResyncRequired"}
 
 // asResync turns a Graph "start over" answer into an ECONFLICT error
 // matching ErrResyncRequired; other errors are returned unchanged.
