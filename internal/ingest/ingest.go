@@ -115,6 +115,11 @@ func (s *Syncer) fail(ctx context.Context, p *sam.Profile, r *sam.Run, st *runSt
 	if st != nil {
 		st.apply(r)
 	}
+	// The checkpoint and counters in memory may be ahead of what was
+	// staged (a page read but not written): keep the stored ones.
+	if stored, serr := s.Store.Run(ctx, r.ID); serr == nil {
+		r.Checkpoint, r.Counts = stored.Checkpoint, stored.Counts
+	}
 	r.Error = sam.ErrorMessage(err)
 	if r.Error == "internal error" {
 		r.Error = err.Error()

@@ -39,6 +39,9 @@ type subsCheckpoint struct {
 	// Done is true when every page was read.
 	Done   bool `json:"done,omitempty"`
 	SignIn bool `json:"sign_in,omitempty"`
+	// Full is true when the run lists every user (the run record's Full
+	// flag may predate a restart as a full run).
+	Full bool `json:"full,omitempty"`
 }
 
 // Subscriptions downloads the profile's subscriptions: it resumes the
@@ -97,10 +100,14 @@ func (s *Syncer) Subscriptions(ctx context.Context, p *sam.Profile, opts Subscri
 				return res, s.fail(ctx, p, r, st, derr)
 			}
 			r.Full = true
-			r.Checkpoint = nil
+			r.Checkpoint, _ = json.Marshal(subsCheckpoint{Full: true})
 			r.Counts = map[string]int64{}
-			r.Warnings = append(r.Warnings, "Graph rejected the delta or paging link (resync required); the run restarted as a full listing")
+			r.Warnings = appendOnce(r.Warnings, "Graph rejected the delta or paging link (resync required); the run restarted as a full listing")
 			state.DeltaLink = ""
+			st.apply(r)
+			if serr := s.Store.SaveRunProgress(ctx, r); serr != nil {
+				return res, s.fail(ctx, p, r, st, serr)
+			}
 			continue
 		}
 		if err != nil {
@@ -132,7 +139,9 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 		if err := json.Unmarshal(r.Checkpoint, &cp); err != nil {
 			return store.SubscriptionChanges{}, errRestart
 		}
+		r.Full = r.Full || cp.Full
 	}
+	cp.Full = r.Full
 	// subscribedSkus is one small request: read on every invocation, so
 	// that a resumed run commits today's counts.
 	s.progress(Progress{Kind: sam.RunSubscriptions, Phase: "skus", Resumed: resumed})
