@@ -114,4 +114,3 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS) error {
 	}
 	return nil
 }
-
