@@ -54,23 +54,23 @@ type Pattern string
 
 // Activity patterns of generated users.
 const (
-	PatternDaily       Pattern = "daily"        // most working days, web access and records
-	PatternWeekly      Pattern = "weekly"       // one or two days a week
-	PatternLow         Pattern = "low"          // one to three days in the last 30, rarely before
-	PatternFading      Pattern = "fading"       // active, less and less, then stopped 30-60 days ago
-	PatternDormant30   Pattern = "dormant30"    // active, then nothing for the last 30-59 days
-	PatternDormant60   Pattern = "dormant60"    // active, then nothing for the last 60-89 days
-	PatternDormant90   Pattern = "dormant90"    // active, then nothing for the last 90+ days
-	PatternNever       Pattern = "never"        // never signed in, never used Dataverse
-	PatternWebServices Pattern = "webservices"  // only web-services access (action 65), e.g. Outlook app, API
-	PatternOneEnv      Pattern = "one_env"      // member of several environments, active in one only
-	PatternRecordOnly  Pattern = "record_only"  // creates / updates tracked records, no access rows
-	PatternAuditOff    Pattern = "audit_off"    // active only in an environment whose auditing is off
-	PatternSignInOnly  Pattern = "signin_only"  // signs in to Entra, never uses Dataverse
-	PatternNewHire     Pattern = "new_hire"     // created and licensed recently, not active yet
-	PatternScripted    Pattern = "scripted"     // scenario or test user: only explicit events (AddActivity)
-	PatternLeaver      Pattern = "leaver"       // was active, account disabled since
-	PatternAdmin       Pattern = "admin"        // administrator: settings changes on untracked entities only
+	PatternDaily       Pattern = "daily"       // most working days, web access and records
+	PatternWeekly      Pattern = "weekly"      // one or two days a week
+	PatternLow         Pattern = "low"         // one to three days in the last 30, rarely before
+	PatternFading      Pattern = "fading"      // active, less and less, then stopped 30-60 days ago
+	PatternDormant30   Pattern = "dormant30"   // active, then nothing for the last 30-59 days
+	PatternDormant60   Pattern = "dormant60"   // active, then nothing for the last 60-89 days
+	PatternDormant90   Pattern = "dormant90"   // active, then nothing for the last 90+ days
+	PatternNever       Pattern = "never"       // never signed in, never used Dataverse
+	PatternWebServices Pattern = "webservices" // only web-services access (action 65), e.g. Outlook app, API
+	PatternOneEnv      Pattern = "one_env"     // member of several environments, active in one only
+	PatternRecordOnly  Pattern = "record_only" // creates / updates tracked records, no access rows
+	PatternAuditOff    Pattern = "audit_off"   // active only in an environment whose auditing is off
+	PatternSignInOnly  Pattern = "signin_only" // signs in to Entra, never uses Dataverse
+	PatternNewHire     Pattern = "new_hire"    // created and licensed recently, not active yet
+	PatternScripted    Pattern = "scripted"    // scenario or test user: only explicit events (AddActivity)
+	PatternLeaver      Pattern = "leaver"      // was active, account disabled since
+	PatternAdmin       Pattern = "admin"       // administrator: settings changes on untracked entities only
 )
 
 // App is the client application registered for Seatwise in the tenant.
