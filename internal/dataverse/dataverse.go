@@ -469,7 +469,7 @@ func auditPage(p *odata.Page) (AuditPage, error) {
 	}
 	out := AuditPage{URL: p.URL, NextLink: p.NextLink, Rows: make([]Audit, len(w))}
 	for i, r := range w {
-		created, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(r.CreatedOn))
+		created, err := parseTime(r.CreatedOn)
 		if err != nil {
 			return AuditPage{}, sam.Errorf(sam.EUNAVAILABLE, "dataverse: GET %s: audit %s has createdon %q, not a timestamp", odata.RedactURL(p.URL), r.AuditID, r.CreatedOn)
 		}
@@ -484,6 +484,17 @@ func auditPage(p *odata.Page) (AuditPage, error) {
 		}
 	}
 	return out, nil
+}
+
+// parseTime parses a Dataverse timestamp (RFC 3339, any fraction; a value
+// without a zone is UTC).
+func parseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t, err = time.Parse("2006-01-02T15:04:05.999999999", s)
+	}
+	return t.UTC(), err
 }
 
 // intValue decodes an option-set value sent as a number or a numeric
