@@ -62,8 +62,8 @@ func classify(err error) sqlstore.ErrorKind {
 		case pe.Code == "23503":
 			return sqlstore.ErrForeignKey
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "53"), // insufficient resources
-			strings.HasPrefix(pe.Code, "57"), // operator intervention (shutdown, cannot connect now)
+			strings.HasPrefix(pe.Code, "53"),       // insufficient resources
+			strings.HasPrefix(pe.Code, "57"),       // operator intervention (shutdown, cannot connect now)
 			pe.Code == "40001", pe.Code == "40P01", // serialization failure, deadlock: retrying helps
 			pe.Code == "3D000": // database does not exist
 			return sqlstore.ErrUnavailable
