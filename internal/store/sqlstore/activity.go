@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,14 +13,15 @@ import (
 
 // StageSystemUsers records the Dataverse users of one environment read by an
 // activity run, with r's progress, in one transaction. A user staged twice
-// keeps the last version. EINVALID when the environment is not one of the
-// run's profile or a user has no id.
+// keeps the last version. EINVALID when the environment belongs to another
+// profile or a user has no id. (An environment removed from the profile
+// while the run went on is accepted and ignored at commit.)
 func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID int64, users []store.SystemUser) error {
 	return s.inTx(ctx, fmt.Sprintf("stage Dataverse users of run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r); err != nil {
 			return err
 		}
-		if err := s.requireEnvironment(ctx, tx, r.ProfileID, environmentID); err != nil {
+		if _, err := s.requireEnvironment(ctx, tx, r.ProfileID, environmentID); err != nil {
 			return err
 		}
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO staging_system_users (run_id, environment_id, system_user_id,
@@ -45,23 +47,30 @@ func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID 
 	})
 }
 
-func (s *Store) requireEnvironment(ctx context.Context, q querier, profileID, environmentID int64) error {
-	var n int
-	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM environments WHERE id = $1 AND profile_id = $2`,
-		environmentID, profileID).Scan(&n); err != nil {
-		return err
+// requireEnvironment fails with EINVALID when environmentID belongs to
+// another profile than profileID. It reports whether the environment still
+// exists: one removed from the profile while a run was under way is not an
+// error, its evidence is dropped at commit.
+func (s *Store) requireEnvironment(ctx context.Context, q querier, profileID, environmentID int64) (bool, error) {
+	var owner int64
+	err := q.QueryRowContext(ctx, `SELECT profile_id FROM environments WHERE id = $1`, environmentID).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	if n == 0 {
-		return sam.Errorf(sam.EINVALID, "environment %d is not part of profile %d", environmentID, profileID)
+	if err != nil {
+		return false, err
 	}
-	return nil
+	if owner != profileID {
+		return false, sam.Errorf(sam.EINVALID, "environment %d is not part of profile %d", environmentID, profileID)
+	}
+	return true, nil
 }
 
 // StageActivity adds aggregated audit evidence read by an activity run, with
 // r's progress, in one transaction: rows with the same environment, system
 // user, day and source add their events and keep the newest LastAt. EINVALID
-// for a row without system user, source or day, or whose environment is not
-// one of the run's profile.
+// for a row without system user, source or day, or whose environment
+// belongs to another profile.
 func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.StagedActivity) error {
 	return s.inTx(ctx, fmt.Sprintf("stage activity of run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r); err != nil {
@@ -84,7 +93,7 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 				return sam.Errorf(sam.EINVALID, "staged activity needs a system user, a source and a day")
 			}
 			if !envs[a.EnvironmentID] {
-				if err := s.requireEnvironment(ctx, tx, r.ProfileID, a.EnvironmentID); err != nil {
+				if _, err := s.requireEnvironment(ctx, tx, r.ProfileID, a.EnvironmentID); err != nil {
 					return err
 				}
 				envs[a.EnvironmentID] = true
@@ -104,9 +113,10 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 
 // CommitActivity applies an activity run in one transaction (see
 // store.Store). An environment whose incoming watermark is zero keeps the
-// watermark it had. EINVALID when an environment is not one of the run's
-// profile, ENOTFOUND for an unknown run, ECONFLICT when the run has already
-// finished.
+// watermark it had; a zero CheckedAt is stored as Now. Environments removed
+// from the profile while the run went on are skipped. EINVALID when an
+// environment belongs to another profile, ENOTFOUND for an unknown run,
+// ECONFLICT when the run has already finished.
 func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.ActivityCommit) (store.ActivityChanges, error) {
 	var ch store.ActivityChanges
 	if c.Now.IsZero() {
@@ -121,7 +131,8 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 		if err := s.requireProfile(ctx, tx, p, true); err != nil {
 			return err
 		}
-		// Replace the user map of every environment the run read users of.
+		// Replace the user map of every environment the run read users of
+		// (and that is still one of the profile's).
 		if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id IN
 			(SELECT DISTINCT environment_id FROM staging_system_users WHERE run_id = $1)`, r.ID); err != nil {
 			return fmt.Errorf("replace Dataverse users: %w", err)
@@ -129,7 +140,8 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 		if _, err := tx.ExecContext(ctx, `INSERT INTO environment_users (environment_id, system_user_id, aad_object_id,
 			domain_name, full_name, is_disabled, access_mode, updated_at)
 			SELECT environment_id, system_user_id, aad_object_id, domain_name, full_name, is_disabled, access_mode, `+
-			s.cast(2, true)+` FROM staging_system_users WHERE run_id = $1`, r.ID, s.ts(now)); err != nil {
+			s.cast(2, true)+` FROM staging_system_users WHERE run_id = $1
+			AND environment_id IN (SELECT id FROM environments WHERE profile_id = $3)`, r.ID, s.ts(now), p); err != nil {
 			return fmt.Errorf("store Dataverse users: %w", err)
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM staging_activity a
@@ -158,6 +170,13 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 		}
 		ch.Days = int(n)
 		for _, e := range c.Environments {
+			exists, err := s.requireEnvironment(ctx, tx, p, e.EnvironmentID)
+			if err != nil {
+				return err
+			}
+			if !exists {
+				continue // removed from the profile while the run went on
+			}
 			res, err := tx.ExecContext(ctx, `UPDATE environments SET reachable = $3, audit_error = $4,
 				audit_enabled = $5, user_access_audit_enabled = $6, retention_days = $7,
 				watermark = COALESCE($8, watermark), checked_at = $9 WHERE id = $1 AND profile_id = $2`,

@@ -91,20 +91,21 @@ func (s *Store) lockRunningRun(ctx context.Context, tx *sql.Tx, r *sam.Run) erro
 	return nil
 }
 
-// saveProgress stores r's counters, warnings and checkpoint.
+// saveProgress stores r's counters, warnings, checkpoint and error (the
+// last error of a run that stays resumable).
 func (s *Store) saveProgress(ctx context.Context, tx *sql.Tx, r *sam.Run) error {
 	counts, warnings, err := runJSON(r)
 	if err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE runs SET counts = $2, requests = $3, throttles = $4, retries = $5,
-		warnings = $6, checkpoint = $7 WHERE id = $1`,
-		r.ID, counts, r.Requests, r.Throttles, r.Retries, warnings, r.Checkpoint)
+		warnings = $6, checkpoint = $7, error = $8 WHERE id = $1`,
+		r.ID, counts, r.Requests, r.Throttles, r.Retries, warnings, r.Checkpoint, r.Error)
 	return err
 }
 
-// SaveRunProgress stores the run's counters, warnings and checkpoint.
-// ENOTFOUND when the run does not exist, ECONFLICT when it has finished.
+// SaveRunProgress stores the run's counters, warnings, checkpoint and
+// Error (the last error of a run that stays resumable). ENOTFOUND when the run does not exist, ECONFLICT when it has finished.
 func (s *Store) SaveRunProgress(ctx context.Context, r *sam.Run) error {
 	return s.inTx(ctx, fmt.Sprintf("save progress of run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r); err != nil {

@@ -94,6 +94,37 @@ func testActivityCommit(t *testing.T, s store.Store) {
 	}
 }
 
+func testEnvironmentRemovedMidRun(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "contoso", 2)
+	e0, e1 := p.Environments[0].ID, p.Environments[1].ID
+	syncSubs(t, s, p, true, now, staged(1, skuSales))
+	r := startRun(t, s, p.ID, sam.RunActivity, false)
+	users := []store.SystemUser{{SystemUserID: sysUser(1), AADObjectID: user(1)}}
+	must(t, s.StageSystemUsers(ctx(t), r, e0, users))
+	must(t, s.StageSystemUsers(ctx(t), r, e1, users))
+	must(t, s.StageActivity(ctx(t), r, []store.StagedActivity{act(e0, 1, now.Add(-time.Hour), sam.SourceAccessWeb, 1),
+		act(e1, 1, now.Add(-2*time.Hour), sam.SourceAccessAPI, 1)}))
+	// An operator removes environment 1 while the run is under way.
+	p.Environments = p.Environments[:1]
+	must(t, s.UpdateProfile(ctx(t), p))
+	// The run still stages for it (it read the profile before) and commits.
+	must(t, s.StageActivity(ctx(t), r, []store.StagedActivity{act(e1, 1, now.Add(-3*time.Hour), sam.SourceAccessAPI, 1)}))
+	ch, err := s.CommitActivity(ctx(t), r, store.ActivityCommit{Now: now, Environments: []sam.EnvironmentAudit{auditOK(e0, now), auditOK(e1, now)}})
+	must(t, err)
+	if ch.Days != 1 {
+		t.Errorf("changes = %+v, want the removed environment's evidence dropped", ch)
+	}
+	days, err := s.ActivityDays(ctx(t), p.ID, user(1), now, now)
+	must(t, err)
+	if len(days) != 1 || days[0].EnvironmentID != e0 {
+		t.Errorf("activity = %+v", days)
+	}
+	// Coverage is judged on the remaining environment only.
+	if x := openSubs(t, s, p.ID)[key(1, skuSales)]; x.UsageClass != sam.UsageLow {
+		t.Errorf("usage = %q, want low usage", x.UsageClass)
+	}
+}
+
 func testActivityMerge(t *testing.T, s store.Store) {
 	p := newProfile(t, s, "contoso", 1)
 	e := p.Environments[0].ID

@@ -23,12 +23,13 @@ func testRuns(t *testing.T, s store.Store) {
 	r.Requests, r.Throttles, r.Retries = 7, 1, 2
 	r.Warnings = []string{"slow"}
 	r.Checkpoint = []byte(`{"next":"https://graph/users?skiptoken=abc"}`)
+	r.Error = "Graph timed out; will resume"
 	must(t, s.SaveRunProgress(ctx(t), r))
 	got, err := s.Run(ctx(t), r.ID)
 	must(t, err)
 	if got.Counts["users"] != 42 || got.Counts["pages"] != 3 || got.Requests != 7 || got.Throttles != 1 || got.Retries != 2 ||
 		len(got.Warnings) != 1 || string(got.Checkpoint) != string(r.Checkpoint) || !got.Full || got.Kind != sam.RunSubscriptions ||
-		got.FinishedAt != nil || !got.StartedAt.Equal(r.StartedAt) || got.ProfileID != p.ID {
+		got.FinishedAt != nil || !got.StartedAt.Equal(r.StartedAt) || got.ProfileID != p.ID || got.Error != r.Error {
 		t.Errorf("run after progress = %+v", got)
 	}
 	un, err := s.UnfinishedRun(ctx(t), p.ID, sam.RunSubscriptions)
@@ -133,12 +134,13 @@ func testRunLifecycleErrors(t *testing.T, s store.Store) {
 	_, err = s.CommitSubscriptions(ctx(t), r, store.SubscriptionCommit{Full: true, Now: now})
 	mustCode(t, err, sam.ECONFLICT)
 
+	other := newProfile(t, s, "other", 1).Environments[0].ID
 	a := startRun(t, s, p.ID, sam.RunActivity, false)
-	mustCode(t, s.StageSystemUsers(ctx(t), a, 9999, nil), sam.EINVALID)
-	mustCode(t, s.StageActivity(ctx(t), a, []store.StagedActivity{act(9999, 1, now, sam.SourceAccessWeb, 1)}), sam.EINVALID)
+	mustCode(t, s.StageSystemUsers(ctx(t), a, other, nil), sam.EINVALID)
+	mustCode(t, s.StageActivity(ctx(t), a, []store.StagedActivity{act(other, 1, now, sam.SourceAccessWeb, 1)}), sam.EINVALID)
 	mustCode(t, s.StageActivity(ctx(t), a, []store.StagedActivity{{EnvironmentID: p.Environments[0].ID, Day: now}}), sam.EINVALID)
 	mustCode(t, s.StageUsers(ctx(t), a, []store.StagedUser{{UPN: "no-id"}}), sam.EINVALID)
-	_, err = s.CommitActivity(ctx(t), a, store.ActivityCommit{Now: now, Environments: []sam.EnvironmentAudit{auditOK(9999, now)}})
+	_, err = s.CommitActivity(ctx(t), a, store.ActivityCommit{Now: now, Environments: []sam.EnvironmentAudit{auditOK(other, now)}})
 	mustCode(t, err, sam.EINVALID)
 	// The failed commit changed nothing: the run still runs.
 	got, err := s.Run(ctx(t), a.ID)

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"SubscriptionFilters", testSubscriptionFilters},
 		{"ActivityCommit", testActivityCommit},
 		{"ActivityMerge", testActivityMerge},
+		{"EnvironmentRemovedMidRun", testEnvironmentRemovedMidRun},
 		{"SystemUserMapReplaced", testSystemUserMapReplaced},
 		{"CoverageUnknown", testCoverageUnknown},
 		{"TrackedVersusUntracked", testTrackedVersusUntracked},
