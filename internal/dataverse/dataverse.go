@@ -149,7 +149,7 @@ type AuditSettings struct {
 // isuseraccessauditenabled,auditretentionperiodv2,useraccessauditinginterval
 // (a one-row collection). ENOTFOUND if it has no row.
 func (c *Client) AuditSettings(ctx context.Context) (AuditSettings, error) {
-	var w []struct {
+	type row struct {
 		OrganizationID             string `json:"organizationid"`
 		IsAuditEnabled             *bool  `json:"isauditenabled"`
 		IsUserAccessAuditEnabled   *bool  `json:"isuseraccessauditenabled"`
@@ -157,13 +157,11 @@ func (c *Client) AuditSettings(ctx context.Context) (AuditSettings, error) {
 		UserAccessAuditingInterval *int   `json:"useraccessauditinginterval"`
 	}
 	u := c.api + "/organizations?$select=isauditenabled,isuseraccessauditenabled,auditretentionperiodv2,useraccessauditinginterval"
-	p, err := c.c.GetPage(ctx, u, c.header())
+	p, err := odata.GetPageOf[row](ctx, c.c, u, c.header())
 	if err != nil {
 		return AuditSettings{}, err
 	}
-	if err := decodeInto(p, &w); err != nil {
-		return AuditSettings{}, err
-	}
+	w := p.Value
 	if len(w) == 0 {
 		return AuditSettings{}, sam.Errorf(sam.ENOTFOUND, "dataverse: %s returned no organization row", c.env)
 	}
@@ -185,15 +183,6 @@ func (c *Client) AuditSettings(ctx context.Context) (AuditSettings, error) {
 		s.UserAccessAuditingHours = *r.UserAccessAuditingInterval
 	}
 	return s, nil
-}
-
-func decodeInto[T any](p *odata.Page, out *[]T) error {
-	v, err := odata.DecodeValue[T](p)
-	if err != nil {
-		return sam.Wrap(sam.EUNAVAILABLE, err, "dataverse: GET %s: decoding response", odata.RedactURL(p.URL))
-	}
-	*out = v
-	return nil
 }
 
 // Access modes of systemuser.accessmode.
@@ -247,20 +236,16 @@ type wireSystemUser struct {
 	ApplicationID string `json:"applicationid"`
 }
 
-func systemUserPage(p *odata.Page) (SystemUserPage, error) {
-	var w []wireSystemUser
-	if err := decodeInto(p, &w); err != nil {
-		return SystemUserPage{}, err
-	}
-	out := SystemUserPage{URL: p.URL, NextLink: p.NextLink, Users: make([]SystemUser, len(w))}
-	for i, r := range w {
+func systemUserPage(p *odata.PageOf[wireSystemUser]) SystemUserPage {
+	out := SystemUserPage{URL: p.URL, NextLink: p.NextLink, Users: make([]SystemUser, len(p.Value))}
+	for i, r := range p.Value {
 		out.Users[i] = SystemUser{
 			SystemUserID: sam.NormalizeGUID(r.SystemUserID), AADObjectID: sam.NormalizeGUID(r.AADObjectID),
 			DomainName: r.DomainName, FullName: r.FullName, IsDisabled: r.IsDisabled, AccessMode: r.AccessMode,
 			ApplicationID: sam.NormalizeGUID(r.ApplicationID),
 		}
 	}
-	return out, nil
+	return out
 }
 
 // SystemUsersPage fetches one page of systemusers from pageURL (a start
@@ -270,11 +255,11 @@ func (c *Client) SystemUsersPage(ctx context.Context, pageURL string) (SystemUse
 	if err != nil {
 		return SystemUserPage{}, err
 	}
-	p, err := c.c.GetPage(ctx, u, c.header())
+	p, err := odata.GetPageOf[wireSystemUser](ctx, c.c, u, c.header())
 	if err != nil {
 		return SystemUserPage{}, err
 	}
-	return systemUserPage(p)
+	return systemUserPage(p), nil
 }
 
 // SystemUsers streams systemusers from startURL, calling fn once per page
@@ -285,11 +270,8 @@ func (c *Client) SystemUsers(ctx context.Context, startURL string, fn func(users
 	if err != nil {
 		return err
 	}
-	return c.c.Pages(ctx, u, c.header(), func(p *odata.Page) error {
-		sp, err := systemUserPage(p)
-		if err != nil {
-			return err
-		}
+	return odata.PagesOf(ctx, c.c, u, c.header(), func(p *odata.PageOf[wireSystemUser]) error {
+		sp := systemUserPage(p)
 		return fn(sp.Users, sp.NextLink)
 	})
 }
@@ -462,13 +444,9 @@ type wireAudit struct {
 	UserID         string          `json:"_userid_value"`
 }
 
-func auditPage(p *odata.Page) (AuditPage, error) {
-	var w []wireAudit
-	if err := decodeInto(p, &w); err != nil {
-		return AuditPage{}, err
-	}
-	out := AuditPage{URL: p.URL, NextLink: p.NextLink, Rows: make([]Audit, len(w))}
-	for i, r := range w {
+func auditPage(p *odata.PageOf[wireAudit]) (AuditPage, error) {
+	out := AuditPage{URL: p.URL, NextLink: p.NextLink, Rows: make([]Audit, len(p.Value))}
+	for i, r := range p.Value {
 		created, err := parseTime(r.CreatedOn)
 		if err != nil {
 			return AuditPage{}, sam.Errorf(sam.EUNAVAILABLE, "dataverse: GET %s: audit %s has createdon %q, not a timestamp", odata.RedactURL(p.URL), r.AuditID, r.CreatedOn)
@@ -521,7 +499,7 @@ func (c *Client) AuditsPage(ctx context.Context, pageURL string) (AuditPage, err
 	if err != nil {
 		return AuditPage{}, err
 	}
-	p, err := c.c.GetPage(ctx, u, c.header())
+	p, err := odata.GetPageOf[wireAudit](ctx, c.c, u, c.header())
 	if err != nil {
 		return AuditPage{}, err
 	}
@@ -538,7 +516,7 @@ func (c *Client) Audits(ctx context.Context, startURL string, fn func(rows []Aud
 	if err != nil {
 		return err
 	}
-	return c.c.Pages(ctx, u, c.header(), func(p *odata.Page) error {
+	return odata.PagesOf(ctx, c.c, u, c.header(), func(p *odata.PageOf[wireAudit]) error {
 		ap, err := auditPage(p)
 		if err != nil {
 			return err

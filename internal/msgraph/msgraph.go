@@ -8,7 +8,6 @@ package msgraph
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -170,23 +169,19 @@ func (c *Client) UsersPage(ctx context.Context, pageURL string) (UserPage, error
 	if err != nil {
 		return UserPage{}, err
 	}
-	p, err := c.c.GetPage(ctx, u, nil)
+	p, err := odata.GetPageOf[wireUser](ctx, c.c, u, nil)
 	if err != nil {
 		return UserPage{}, asResync(err)
 	}
-	return decodeUserPage(p)
+	return userPage(p), nil
 }
 
-func decodeUserPage(p *odata.Page) (UserPage, error) {
-	wire, err := odata.DecodeValue[wireUser](p)
-	if err != nil {
-		return UserPage{}, sam.Wrap(sam.EUNAVAILABLE, err, "graph: GET %s: decoding users", odata.RedactURL(p.URL))
-	}
-	out := UserPage{URL: p.URL, NextLink: p.NextLink, DeltaLink: p.DeltaLink, Users: make([]User, len(wire))}
-	for i, w := range wire {
+func userPage(p *odata.PageOf[wireUser]) UserPage {
+	out := UserPage{URL: p.URL, NextLink: p.NextLink, DeltaLink: p.DeltaLink, Users: make([]User, len(p.Value))}
+	for i, w := range p.Value {
 		out.Users[i] = w.user()
 	}
-	return out, nil
+	return out
 }
 
 // ListUsers streams a /users listing from startURL (UsersURL, or a saved
@@ -206,13 +201,7 @@ func (c *Client) Delta(ctx context.Context, startURL string, fn func(page DeltaP
 	if err != nil {
 		return err
 	}
-	err = c.c.Pages(ctx, u, nil, func(p *odata.Page) error {
-		up, err := decodeUserPage(p)
-		if err != nil {
-			return err
-		}
-		return fn(up)
-	})
+	err = odata.PagesOf(ctx, c.c, u, nil, func(p *odata.PageOf[wireUser]) error { return fn(userPage(p)) })
 	return asResync(err)
 }
 
@@ -220,14 +209,11 @@ func (c *Client) Delta(ctx context.Context, startURL string, fn func(page DeltaP
 // returns no organization.
 func (c *Client) Organization(ctx context.Context) (*Organization, error) {
 	var out *Organization
-	err := c.c.Pages(ctx, c.base+"/organization", nil, func(p *odata.Page) error {
+	err := odata.PagesOf(ctx, c.c, c.base+"/organization", nil, func(p *odata.PageOf[wireOrganization]) error {
 		if out != nil || len(p.Value) == 0 {
 			return nil
 		}
-		var w wireOrganization
-		if err := json.Unmarshal(p.Value[0], &w); err != nil {
-			return sam.Wrap(sam.EUNAVAILABLE, err, "graph: decoding organization")
-		}
+		w := p.Value[0]
 		o := &Organization{
 			ID: sam.NormalizeGUID(w.ID), DisplayName: w.DisplayName, TenantType: w.TenantType,
 			CountryLetterCode: w.CountryLetterCode, DefaultUsageLocation: w.DefaultUsageLocation,
@@ -252,12 +238,8 @@ func (c *Client) Organization(ctx context.Context) (*Organization, error) {
 // whatever its capability status.
 func (c *Client) SubscribedSKUs(ctx context.Context) ([]SubscribedSKU, error) {
 	var out []SubscribedSKU
-	err := c.c.Pages(ctx, c.base+"/subscribedSkus", nil, func(p *odata.Page) error {
-		wire, err := odata.DecodeValue[wireSKU](p)
-		if err != nil {
-			return sam.Wrap(sam.EUNAVAILABLE, err, "graph: decoding subscribedSkus")
-		}
-		for _, w := range wire {
+	err := odata.PagesOf(ctx, c.c, c.base+"/subscribedSkus", nil, func(p *odata.PageOf[wireSKU]) error {
+		for _, w := range p.Value {
 			out = append(out, w.sku())
 		}
 		return nil
@@ -269,12 +251,8 @@ func (c *Client) SubscribedSKUs(ctx context.Context) ([]SubscribedSKU, error) {
 // /users/{id}/licenseDetails). ENOTFOUND for an unknown user.
 func (c *Client) LicenseDetails(ctx context.Context, userID string) ([]LicenseDetails, error) {
 	var out []LicenseDetails
-	err := c.c.Pages(ctx, c.base+"/users/"+url.PathEscape(userID)+"/licenseDetails", nil, func(p *odata.Page) error {
-		wire, err := odata.DecodeValue[wireLicenseDetails](p)
-		if err != nil {
-			return sam.Wrap(sam.EUNAVAILABLE, err, "graph: decoding licenseDetails")
-		}
-		for _, w := range wire {
+	err := odata.PagesOf(ctx, c.c, c.base+"/users/"+url.PathEscape(userID)+"/licenseDetails", nil, func(p *odata.PageOf[wireLicenseDetails]) error {
+		for _, w := range p.Value {
 			out = append(out, LicenseDetails{ID: w.ID, SKUID: sam.NormalizeGUID(w.SKUID), SKUPartNumber: w.SKUPartNumber, ServicePlans: servicePlans(w.ServicePlans)})
 		}
 		return nil

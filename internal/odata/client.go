@@ -383,7 +383,12 @@ func (c *Client) attempt(ctx context.Context, r *Request, host string) (*respons
 	if res.StatusCode == http.StatusTooManyRequests {
 		c.counters.add(host, func(h *HostStats) { h.Throttles++ })
 	}
-	data, err := io.ReadAll(io.LimitReader(res.Body, c.cfg.MaxBodyBytes+1))
+	var buf bytes.Buffer
+	if n := res.ContentLength; n > 0 && n <= c.cfg.MaxBodyBytes {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err = buf.ReadFrom(io.LimitReader(res.Body, c.cfg.MaxBodyBytes+1))
+	data := buf.Bytes()
 	if err != nil {
 		if res.StatusCode >= 200 && res.StatusCode < 300 {
 			return nil, tok, fmt.Errorf("reading response body: %w", transportError(err))

@@ -286,3 +286,20 @@ func TestNewHTTPClientTrustsCAFile(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func TestGetPageOfRetriesItemsThatDoNotDecode(t *testing.T) {
+	t.Parallel()
+	s := newScript(t, jsonAnswer(200, `{"value":[{"n":1},{"n":2}]}`), jsonAnswer(200, `{"value":[{"n":1},{"n":"two"}]}`))
+	c, fs := testClient(t, nil)
+	p, err := GetPageOf[struct{ N int }](context.Background(), c, s.url("/items"), nil)
+	if err != nil || len(p.Value) != 2 || p.Value[1].N != 2 || len(s.requests()) != 2 || len(fs.all()) != 1 {
+		t.Fatalf("page %+v, err %v, %d requests", p, err, len(s.requests()))
+	}
+	// Always wrong: the error says the body was malformed, after retries.
+	s2 := newScript(t, jsonAnswer(200, `{"value":[{"n":"two"}]}`))
+	_, err = GetPageOf[struct{ N int }](context.Background(), c, s2.url("/items"), nil)
+	oe, ok := AsError(err)
+	if !sam.IsCode(err, sam.EUNAVAILABLE) || !ok || !strings.Contains(oe.Error(), "malformed response body") || oe.Attempts != DefaultMaxAttempts {
+		t.Fatalf("err %v", err)
+	}
+}

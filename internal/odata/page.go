@@ -35,48 +35,69 @@ type Page struct {
 	Header http.Header
 }
 
+// PageOf is a collection page whose items are decoded into T in the same
+// pass as the envelope (see GetPageOf).
+type PageOf[T any] struct {
+	URL       string
+	Context   string
+	Value     []T
+	NextLink  string
+	DeltaLink string
+	Count     *int64
+	Header    http.Header
+}
+
 // envelope is the wire form of a collection page. Unknown members
 // (annotations such as @Microsoft.Dynamics.CRM.totalrecordcount) are ignored.
-type envelope struct {
-	Context   string             `json:"@odata.context"`
-	NextLink  string             `json:"@odata.nextLink"`
-	DeltaLink string             `json:"@odata.deltaLink"`
-	Count     *int64             `json:"@odata.count"`
-	Value     *[]json.RawMessage `json:"value"`
+type envelope[T any] struct {
+	Context   string `json:"@odata.context"`
+	NextLink  string `json:"@odata.nextLink"`
+	DeltaLink string `json:"@odata.deltaLink"`
+	Count     *int64 `json:"@odata.count"`
+	Value     *[]*T  `json:"value"`
 }
 
 // DecodePage decodes a collection response body fetched from pageURL. It
 // fails, without returning a partial page, when the body is not one JSON
-// object, has no "value" array, or a link does not parse. Relative links
-// are resolved against pageURL.
+// object, has no "value" array, has a null item, or a link does not parse.
+// Relative links are resolved against pageURL.
 func DecodePage(pageURL string, body []byte) (*Page, error) {
+	p, err := DecodePageOf[json.RawMessage](pageURL, body)
+	if err != nil {
+		return nil, err
+	}
+	return &Page{URL: p.URL, Context: p.Context, Value: p.Value, NextLink: p.NextLink, DeltaLink: p.DeltaLink, Count: p.Count}, nil
+}
+
+// DecodePageOf is DecodePage with the items decoded into T in one pass; an
+// item that does not decode into T fails the page.
+func DecodePageOf[T any](pageURL string, body []byte) (*PageOf[T], error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return nil, errors.New("collection response is not a JSON object")
 	}
-	var env envelope
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&env); err != nil {
+	var env envelope[T]
+	// Unmarshal (unlike a Decoder) works on body in place and rejects
+	// trailing data after the object.
+	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the JSON object")
 	}
 	if env.Value == nil {
 		return nil, errors.New(`collection response has no "value" array`)
 	}
-	p := &Page{URL: pageURL, Context: env.Context, Value: *env.Value, Count: env.Count}
+	p := &PageOf[T]{URL: pageURL, Context: env.Context, Count: env.Count, Value: make([]T, len(*env.Value))}
+	for i, v := range *env.Value {
+		if v == nil {
+			return nil, fmt.Errorf("value[%d] is null", i)
+		}
+		p.Value[i] = *v
+	}
 	var err error
 	if p.NextLink, err = resolveLink(pageURL, env.NextLink); err != nil {
 		return nil, fmt.Errorf("@odata.nextLink: %w", err)
 	}
 	if p.DeltaLink, err = resolveLink(pageURL, env.DeltaLink); err != nil {
 		return nil, fmt.Errorf("@odata.deltaLink: %w", err)
-	}
-	for i, v := range p.Value {
-		if len(v) == 0 || string(v) == "null" {
-			return nil, fmt.Errorf("value[%d] is null", i)
-		}
 	}
 	return p, nil
 }
@@ -106,11 +127,22 @@ func resolveLink(base, link string) (string, error) {
 // A link that leads to another host than pageURL's is refused (EINVALID), so
 // a forged nextLink cannot receive the token.
 func (c *Client) GetPage(ctx context.Context, pageURL string, header http.Header) (*Page, error) {
-	var p *Page
+	p, err := GetPageOf[json.RawMessage](ctx, c, pageURL, header)
+	if err != nil {
+		return nil, err
+	}
+	return &Page{URL: p.URL, Context: p.Context, Value: p.Value, NextLink: p.NextLink, DeltaLink: p.DeltaLink, Count: p.Count, Header: p.Header}, nil
+}
+
+// GetPageOf is GetPage with the items decoded into T while the page is
+// read: an item that does not decode counts as a malformed response and the
+// page is fetched again (up to the retry limits), never half-used.
+func GetPageOf[T any](ctx context.Context, c *Client, pageURL string, header http.Header) (*PageOf[T], error) {
+	var p *PageOf[T]
 	err := c.Send(ctx, &Request{
 		Method: http.MethodGet, URL: pageURL, Header: header, Idempotent: true,
 		Decode: func(_ int, h http.Header, body []byte) error {
-			pg, err := DecodePage(pageURL, body)
+			pg, err := DecodePageOf[T](pageURL, body)
 			if err != nil {
 				return err
 			}
@@ -131,15 +163,11 @@ func (c *Client) GetPage(ctx context.Context, pageURL string, header http.Header
 	return p, nil
 }
 
-// Pages fetches the collection at startURL page by page, calling fn with
-// each page before fetching the next, until a page has no NextLink. Memory
-// does not grow with the number of pages. fn may return an error to stop;
-// Pages returns it unchanged. A service that answers a page with its own URL
-// as NextLink is an error (EUNAVAILABLE), not an endless loop.
-func (c *Client) Pages(ctx context.Context, startURL string, header http.Header, fn func(p *Page) error) error {
+// PagesOf is Pages with items decoded into T (see GetPageOf).
+func PagesOf[T any](ctx context.Context, c *Client, startURL string, header http.Header, fn func(p *PageOf[T]) error) error {
 	next := startURL
 	for next != "" {
-		p, err := c.GetPage(ctx, next, header)
+		p, err := GetPageOf[T](ctx, c, next, header)
 		if err != nil {
 			return err
 		}
@@ -152,6 +180,17 @@ func (c *Client) Pages(ctx context.Context, startURL string, header http.Header,
 		next = p.NextLink
 	}
 	return nil
+}
+
+// Pages fetches the collection at startURL page by page, calling fn with
+// each page before fetching the next, until a page has no NextLink. Memory
+// does not grow with the number of pages. fn may return an error to stop;
+// Pages returns it unchanged. A service that answers a page with its own URL
+// as NextLink is an error (EUNAVAILABLE), not an endless loop.
+func (c *Client) Pages(ctx context.Context, startURL string, header http.Header, fn func(p *Page) error) error {
+	return PagesOf(ctx, c, startURL, header, func(p *PageOf[json.RawMessage]) error {
+		return fn(&Page{URL: p.URL, Context: p.Context, Value: p.Value, NextLink: p.NextLink, DeltaLink: p.DeltaLink, Count: p.Count, Header: p.Header})
+	})
 }
 
 // DecodeValue decodes every item of p.Value into a T. The first item that
