@@ -67,12 +67,17 @@ type Store interface {
 	// (inclusive days), ordered by day then SKU.
 	SKUUnits(ctx context.Context, profileID int64, from, to time.Time) ([]sam.SKUUnits, error)
 
-	// StartRun inserts a running run and sets its ID and StartedAt (when zero).
+	// StartRun inserts a running run and sets its ID, Status (running) and
+	// StartedAt (when zero). ENOTFOUND when the profile does not exist.
 	StartRun(ctx context.Context, r *sam.Run) error
-	// SaveRunProgress stores the run's counters, warnings and checkpoint.
+	// SaveRunProgress stores the run's counters, warnings, checkpoint and
+	// Error (the last error of a run that stays resumable). ECONFLICT when
+	// the run has finished.
 	SaveRunProgress(ctx context.Context, r *sam.Run) error
 	// FinishRun stores the final state of a run (status, finish time,
-	// counters, warnings, error) and clears its checkpoint.
+	// counters, warnings, error) and clears its checkpoint and staging area
+	// (a finished run cannot resume). EINVALID unless Status is succeeded or
+	// failed; ECONFLICT when the run has already finished.
 	FinishRun(ctx context.Context, r *sam.Run) error
 	// Run returns a run; ENOTFOUND when absent.
 	Run(ctx context.Context, id int64) (*sam.Run, error)
@@ -102,6 +107,10 @@ type Store interface {
 	// for full and delta semantics), the new delta link, the usage classes of
 	// the profile's open subscriptions, and r finished as succeeded. The
 	// staging area is emptied. Either all of it becomes visible or none.
+	// Staged users' LastSignIn become entra:signin activity days
+	// (environment 0); a staged SKU without a software model gets an
+	// unmapped one (family other). ECONFLICT when r has already finished,
+	// so a run commits at most once.
 	CommitSubscriptions(ctx context.Context, r *sam.Run, c SubscriptionCommit) (SubscriptionChanges, error)
 
 	// StageSystemUsers records Dataverse users of one environment read by an
@@ -118,7 +127,10 @@ type Store interface {
 	// the result and dropped) and merged into the profile's activity days,
 	// each environment's audit status and watermark are stored, usage of
 	// the profile's open subscriptions is recomputed, and r is finished as
-	// succeeded. The staging area is emptied.
+	// succeeded. The staging area is emptied. An environment whose
+	// incoming Watermark is zero keeps its stored one; a zero CheckedAt
+	// means Now; environments removed from the profile while the run went
+	// on are skipped. ECONFLICT when r has already finished.
 	CommitActivity(ctx context.Context, r *sam.Run, c ActivityCommit) (ActivityChanges, error)
 	// DiscardStaging removes everything staged by a run (used when a run
 	// cannot resume and starts again from scratch, or fails for good).
@@ -184,9 +196,9 @@ type SubscriptionCommit struct {
 
 // SubscriptionChanges counts what a commit changed.
 type SubscriptionChanges struct {
-	Opened  int
-	Closed  int
-	Updated int
+	Opened  int // subscriptions opened
+	Closed  int // subscriptions closed
+	Updated int // open subscriptions whose user attributes or assignment changed
 }
 
 // SystemUser is one Dataverse user of one environment.
@@ -219,7 +231,7 @@ type ActivityCommit struct {
 // ActivityChanges counts what an activity commit did.
 type ActivityChanges struct {
 	Days         int   // activity days inserted or updated
-	UnmappedRows int64 // staged rows whose system user has no Entra object id
+	UnmappedRows int64 // staged rows whose system user is unknown or has no Entra object id
 	Recomputed   int   // subscriptions whose usage was recomputed
 }
 
