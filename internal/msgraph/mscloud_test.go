@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/seatwise/seatwise/internal/entra"
-	"github.com/seatwise/seatwise/internal/msgraph"
 	"github.com/seatwise/seatwise/internal/mscloud"
 	"github.com/seatwise/seatwise/internal/mscloud/tenant"
+	"github.com/seatwise/seatwise/internal/msgraph"
 	"github.com/seatwise/seatwise/internal/odata"
 	"github.com/seatwise/seatwise/internal/sam"
 )
