@@ -94,7 +94,6 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 	d.apiURL = d.envURL + "/api/data/" + ver
 	route, handler := matchDataverse(r.Method, seg)
 	s.count(HostDataverse, route)
-	s.sleep(r, HostDataverse)
 	p, fail := s.authenticate(r, func(res resource) bool { return res.env == e })
 	if fail != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer authorization_uri=%s/%s/oauth2/authorize, resource_id=%s/", s.baseURL(r), e.tenant.id, d.envURL))
@@ -154,6 +153,8 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		return
 	}
 	defer s.limits.dataverseLeave(ident)
+	// Latency is service time: it counts against the concurrency limit.
+	s.sleep(r, HostDataverse)
 	if remaining >= 0 {
 		w.Header().Set("x-ms-ratelimit-burst-remaining-xrm-requests", strconv.Itoa(remaining))
 	} else {
@@ -365,7 +366,7 @@ var (
 // for the query) carrying tok, for page number page.
 func (d *dvCall) skipToken(page int, keyName, first, last string, tok pageToken) string {
 	inner := fmt.Sprintf(`<cookie page="%d" seatwise="%s"><%s last="{%s}" first="{%s}" /></cookie>`, page-1, d.s.encodeToken(tok), keyName, strings.ToUpper(last), strings.ToUpper(first))
-	return fmt.Sprintf(`<cookie pagenumber="%d" pagingcookie="%s" istracking="False" />`, page, dvEscape(dvEscape(inner)))
+	return fmt.Sprintf(`<cookie pagenumber="%d" pagingcookie="%s" istracking="False" />`, page, dvEscape(inner))
 }
 
 // parseSkipToken decodes a $skiptoken value (as received, once decoded by
@@ -377,9 +378,6 @@ func (d *dvCall) parseSkipToken(v string) (int, pageToken, bool) {
 	}
 	page, _ := strconv.Atoi(m[1])
 	inner, err := url.PathUnescape(m[2])
-	if err == nil {
-		inner, err = url.PathUnescape(inner)
-	}
 	if err != nil {
 		return 0, pageToken{}, false
 	}
