@@ -1,0 +1,159 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/ingest"
+	"github.com/seatwise/seatwise/internal/odata"
+	"github.com/seatwise/seatwise/internal/sam"
+)
+
+// TestBenchmarkFullSync measures a full sync (subscriptions and activity)
+// of generated tenants against the in-process simulator: wall time, peak RSS
+// of the syncing process, and the ratio to the floor, the time a bare client
+// takes to fetch and decode the same pages in the same setting. The sync and
+// the floor each run in a child process (the simulator stays in this one), so
+// that the RSS is the sync's own. It runs only with SEATWISE_BENCH set to a
+// comma-separated list of user counts, e.g. SEATWISE_BENCH=10000,100000.
+func TestBenchmarkFullSync(t *testing.T) {
+	spec := os.Getenv("SEATWISE_BENCH")
+	if spec == "" {
+		t.Skip("set SEATWISE_BENCH=10000,100000 to run the sync benchmark")
+	}
+	for _, f := range strings.Split(spec, ",") {
+		users, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			t.Fatalf("SEATWISE_BENCH: %v", err)
+		}
+		t.Run(fmt.Sprintf("%d users", users), func(t *testing.T) { benchSync(t, users) })
+	}
+}
+
+func benchSync(t *testing.T, users int) {
+	b := setup(t, generated(99, users, 2))
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := func(mode, db string) (time.Duration, int64, string) {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+mode, "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
+			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=5000")
+		out := &limitedBuffer{max: 8192}
+		cmd.Stdout, cmd.Stderr = out, out
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s child: %v\n%s", mode, err, out)
+		}
+		wall := time.Since(start)
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		return wall, ru.Maxrss * 1024, out.String()
+	}
+	db := filepath.Join(dir, "bench.db")
+	st := openStore(t, db)
+	p := *b.p
+	p.ID = 0
+	p.Environments = nil
+	for _, e := range b.p.Environments {
+		p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
+	}
+	if err := st.CreateProfile(b.ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	floorWall, floorRSS, floorOut := child("floor", db)
+	syncWall, syncRSS, _ := child("1", db)
+	runs, err := openStore(t, db).Runs(b.ctx, storeRunFilter(p.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows, reqs int64
+	for _, r := range runs {
+		rows += r.Counts["audit_rows"]
+		reqs += r.Requests
+	}
+	t.Logf("%d users: full sync %v (%d requests, %d audit rows), peak RSS %.1f MB; floor %v (%s, peak RSS %.1f MB); ratio %.2f",
+		users, syncWall.Round(time.Millisecond), reqs, rows, float64(syncRSS)/(1<<20), floorWall.Round(time.Millisecond),
+		strings.TrimSpace(floorOut), float64(floorRSS)/(1<<20), float64(syncWall)/float64(floorWall))
+	if syncRSS > 256<<20 {
+		t.Errorf("peak RSS %.1f MB, target < 256 MB", float64(syncRSS)/(1<<20))
+	}
+}
+
+// childFloor fetches and decodes every page a full sync reads (users,
+// systemusers and audits of each environment) with the bare clients and
+// nothing else, and prints what it read.
+func childFloor() error {
+	ctx := context.Background()
+	st, err := openChildStore()
+	if err != nil {
+		return err
+	}
+	p, err := st.ProfileByName(ctx, "sim")
+	st.Close()
+	if err != nil {
+		return err
+	}
+	hc, err := odata.NewHTTPClient(p.CAFile)
+	if err != nil {
+		return err
+	}
+	pageSize, _ := strconv.Atoi(os.Getenv("CHILD_PAGE"))
+	src, err := ingest.NewSources(p, os.Getenv("CHILD_SECRET"), ingest.ClientOptions{HTTPClient: hc, AuditPageSize: pageSize})
+	if err != nil {
+		return err
+	}
+	now, err := time.Parse(time.RFC3339Nano, os.Getenv("CHILD_NOW"))
+	if err != nil {
+		return err
+	}
+	users, rows := 0, 0
+	if _, err := src.Graph.SubscribedSKUs(ctx); err != nil {
+		return err
+	}
+	next := "/users?$select=id,userPrincipalName,displayName,department,country,accountEnabled,assignedLicenses,licenseAssignmentStates,signInActivity&$top=999"
+	for next != "" {
+		pg, err := src.Graph.UsersPage(ctx, next)
+		if err != nil {
+			return err
+		}
+		users += len(pg.Users)
+		next = pg.NextLink
+	}
+	for _, env := range p.Environments {
+		dv, err := src.Dataverse(env)
+		if err != nil {
+			return err
+		}
+		if _, err := dv.AuditSettings(ctx); err != nil {
+			return err
+		}
+		for next := ingest.SystemUsersQuery; next != ""; {
+			pg, err := dv.SystemUsersPage(ctx, next)
+			if err != nil {
+				return err
+			}
+			next = pg.NextLink
+		}
+		for next := ingest.AuditsQuery(ingest.AnalysisStart(p, now), false); next != ""; {
+			pg, err := dv.AuditsPage(ctx, next)
+			if err != nil {
+				return err
+			}
+			rows += len(pg.Rows)
+			next = pg.NextLink
+		}
+	}
+	fmt.Printf("%d users, %d audit rows", users, rows)
+	return nil
+}

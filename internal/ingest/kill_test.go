@@ -1,0 +1,292 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/ingest"
+	"github.com/seatwise/seatwise/internal/mscloud"
+	"github.com/seatwise/seatwise/internal/odata"
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+	"github.com/seatwise/seatwise/internal/store/sqlite"
+)
+
+// The kill test re-executes the test binary as a sync process: TestMain
+// runs childSync instead of the tests when SEATWISE_INGEST_CHILD is set.
+const childEnv = "SEATWISE_INGEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		run := childSync
+		if mode == "floor" {
+			run = childFloor
+		}
+		if err := run(); err != nil {
+			fmt.Fprintln(os.Stderr, "child sync:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// childSync syncs the profile named in the environment into the database
+// named there, as `seatwise sync` does.
+func childSync() error {
+	ctx := context.Background()
+	st, err := openChildStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := st.ProfileByName(ctx, "sim")
+	if err != nil {
+		return err
+	}
+	now, err := time.Parse(time.RFC3339Nano, os.Getenv("CHILD_NOW"))
+	if err != nil {
+		return err
+	}
+	hc, err := odata.NewHTTPClient(p.CAFile)
+	if err != nil {
+		return err
+	}
+	pageSize, _ := strconv.Atoi(os.Getenv("CHILD_PAGE"))
+	src, err := ingest.NewSources(p, os.Getenv("CHILD_SECRET"), ingest.ClientOptions{HTTPClient: hc, AuditPageSize: pageSize,
+		BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	sy := &ingest.Syncer{Store: st, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
+		Dataverse: src.Dataverse, Counters: src, Now: func() time.Time { return now }}
+	if _, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{}); err != nil {
+		return err
+	}
+	if p, err = st.Profile(ctx, p.ID); err != nil {
+		return err
+	}
+	_, err = sy.Activity(ctx, p)
+	return err
+}
+
+func openChildStore() (store.Store, error) {
+	return sqlite.Open(context.Background(), os.Getenv("CHILD_DB"))
+}
+
+func storeRunFilter(profileID int64) store.RunFilter { return store.RunFilter{ProfileID: profileID} }
+
+// TestKillAndResume kills sync processes (SIGKILL) at random points, many
+// times, then lets one finish, and compares the database with the one an
+// uninterrupted sync produced: subscriptions, activity days and unit counts
+// must be identical.
+func TestKillAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	cfg := generated(11, 2000, 2)
+	cfg.Faults.Dataverse.Latency = mscloud.Duration(2 * time.Millisecond)
+	cfg.Faults.Graph.Latency = mscloud.Duration(2 * time.Millisecond)
+	b := setup(t, cfg)
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newDB := func(name string) string {
+		path := filepath.Join(dir, name)
+		st := openStore(t, path)
+		p := *b.p
+		p.ID = 0
+		p.Environments = nil
+		for _, e := range b.p.Environments {
+			p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
+		}
+		if err := st.CreateProfile(b.ctx, &p); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	run := func(db string, killAfter time.Duration) (finished bool) {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
+			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=400")
+		out := &limitedBuffer{max: 4096}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if killAfter > 0 {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("child failed before the kill: %v\n%s", err, out)
+				}
+				return true
+			case <-time.After(killAfter):
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				return false
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("child failed: %v\n%s", err, out)
+		}
+		return true
+	}
+
+	base := newDB("base.db")
+	start := time.Now()
+	run(base, 0)
+	full := time.Since(start)
+	t.Logf("uninterrupted sync: %v", full)
+
+	killed := newDB("killed.db")
+	rng := rand.New(rand.NewPCG(11, 17))
+	kills := 0
+	for i := 0; i < 15; i++ {
+		d := time.Duration(float64(full) * (0.05 + 0.9*rng.Float64()))
+		if !run(killed, d) {
+			kills++
+		}
+	}
+	run(killed, 0)
+	if kills < 10 {
+		t.Errorf("only %d of 15 runs were killed; the kill points did not fall inside the sync", kills)
+	}
+	compareStores(t, b, base, killed)
+}
+
+// compareStores compares two databases holding the same profile "sim".
+func compareStores(t *testing.T, b *bundle, pathA, pathB string) {
+	t.Helper()
+	a, c := openStore(t, pathA), openStore(t, pathB)
+	pa, err := a.ProfileByName(b.ctx, "sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := c.ProfileByName(b.ctx, "sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, sc := allSubs(t, a, pa.ID), allSubs(t, c, pc.ID)
+	if len(sa) != len(sc) {
+		t.Errorf("%d subscriptions vs %d", len(sa), len(sc))
+	}
+	diffs := 0
+	for k, x := range sa {
+		y, ok := sc[k]
+		if !ok {
+			t.Errorf("subscription %v missing", k)
+			diffs++
+		} else if d := subDiff(x, y); d != "" {
+			t.Errorf("subscription %v: %s", k, d)
+			diffs++
+		}
+		if diffs > 20 {
+			t.Fatal("too many differences")
+		}
+	}
+	truth, err := b.ten.Truth(time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := b.ten.Now().AddDate(-1, 0, 0), b.ten.Now().AddDate(0, 0, 1)
+	days := 0
+	for _, u := range truth.Users {
+		da, err := a.ActivityDays(b.ctx, pa.ID, u.UserID, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc, err := c.ActivityDays(b.ctx, pc.ID, u.UserID, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		days += len(da)
+		if len(da) != len(dc) {
+			t.Errorf("user %s: %d activity days vs %d", u.UPN, len(da), len(dc))
+			continue
+		}
+		for i := range da {
+			x, y := da[i], dc[i]
+			if !x.Day.Equal(y.Day) || x.Source != y.Source || x.Events != y.Events || !x.LastAt.Equal(y.LastAt) {
+				t.Errorf("user %s day %d: %+v vs %+v", u.UPN, i, x, y)
+			}
+		}
+	}
+	if days == 0 {
+		t.Error("no activity days to compare")
+	}
+	ua, _ := a.SKUUnits(b.ctx, pa.ID, from, to)
+	uc, _ := c.SKUUnits(b.ctx, pc.ID, from, to)
+	if len(ua) != len(uc) || len(ua) == 0 {
+		t.Errorf("%d unit records vs %d", len(ua), len(uc))
+	}
+	t.Logf("compared %d subscriptions, %d activity days, %d unit records", len(sa), days, len(ua))
+}
+
+// allSubs returns every subscription (open and closed) by user, SKU and
+// first-seen order.
+func allSubs(t *testing.T, st store.Store, profileID int64) map[string]*sam.Subscription {
+	out := map[string]*sam.Subscription{}
+	f := store.SubscriptionFilter{ProfileID: profileID, Limit: 5000}
+	n := map[subKey]int{}
+	for {
+		subs, err := st.Subscriptions(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range subs {
+			k := subKey{s.UserID, s.SKUID}
+			out[fmt.Sprintf("%s/%s/%d", s.UserID, s.SKUID, n[k])] = s
+			n[k]++
+			f.AfterID = s.ID
+		}
+		if len(subs) < f.Limit {
+			return out
+		}
+	}
+}
+
+func subDiff(x, y *sam.Subscription) string {
+	eqT := func(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
+	switch {
+	case x.UPN != y.UPN || x.DisplayName != y.DisplayName || x.Department != y.Department || x.Country != y.Country:
+		return "attributes differ"
+	case x.AccountEnabled != y.AccountEnabled || x.AssignedByGroup != y.AssignedByGroup || !x.AssignedAt.Equal(y.AssignedAt):
+		return "assignment differs"
+	case !eqT(x.ClosedAt, y.ClosedAt):
+		return "closed differs"
+	case !eqT(x.LastActivity, y.LastActivity) || x.LastActivitySource != y.LastActivitySource:
+		return fmt.Sprintf("last activity %s %s vs %s %s", fmtTime(x.LastActivity), x.LastActivitySource, fmtTime(y.LastActivity), y.LastActivitySource)
+	case x.ActiveDays30 != y.ActiveDays30 || x.ActiveDays90 != y.ActiveDays90 || x.UsageClass != y.UsageClass:
+		return fmt.Sprintf("usage %d/%d %s vs %d/%d %s", x.ActiveDays30, x.ActiveDays90, x.UsageClass, y.ActiveDays30, y.ActiveDays90, y.UsageClass)
+	}
+	return ""
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	max int
+	b   []byte
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - len(l.b); room > 0 {
+		l.b = append(l.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return string(l.b) }
