@@ -73,15 +73,9 @@ func EnvironmentURL(envURL string) string {
 	return strings.TrimRight(e, "/")
 }
 
-// Scope returns the app-only scope of an environment's tokens,
-// "https://org.crm.dynamics.com/.default".
-func Scope(envURL string) string {
-	u, err := url.Parse(EnvironmentURL(envURL))
-	if err != nil || u.Host == "" {
-		return EnvironmentURL(envURL) + "/.default"
-	}
-	return u.Scheme + "://" + u.Host + "/.default"
-}
+// Scope returns the app-only scope of an environment's tokens: the
+// environment URL followed by /.default ("https://org.crm.dynamics.com/.default").
+func Scope(envURL string) string { return EnvironmentURL(envURL) + "/.default" }
 
 // EnvironmentURL returns the environment URL the client was made for.
 func (c *Client) EnvironmentURL() string { return c.env }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -419,6 +420,11 @@ func (c *Client) fillFromBody(e *Error, resp *response) {
 	e.Code, e.Message, e.InnerCode = b.Code, b.Message, b.InnerCode
 	e.ErrorCodes, e.TraceID, e.CorrelationID = b.ErrorCodes, b.TraceID, b.CorrelationID
 	e.RequestID = b.RequestID
+	if e.Code == "" {
+		// Dataverse (and Graph for some token errors) explain a 401 only in
+		// the WWW-Authenticate challenge.
+		e.Code, e.Message = challengeError(resp.header.Get("WWW-Authenticate"), e.Message)
+	}
 	if e.RequestID == "" {
 		e.RequestID = requestID(resp.header)
 	}
@@ -447,4 +453,24 @@ func hostOf(rawURL string) string {
 		return ""
 	}
 	return strings.ToLower(u.Host)
+}
+
+var challengeParam = regexp.MustCompile(`([A-Za-z_]+)="([^"]*)"`)
+
+// challengeError returns the error and error_description parameters of a
+// Bearer challenge (RFC 6750); msg is kept when the challenge has no
+// description.
+func challengeError(challenge, msg string) (code, message string) {
+	message = msg
+	for _, m := range challengeParam.FindAllStringSubmatch(challenge, -1) {
+		switch strings.ToLower(m[1]) {
+		case "error":
+			code = m[2]
+		case "error_description":
+			if message == "" {
+				message = firstLine(m[2], 500)
+			}
+		}
+	}
+	return code, message
 }

@@ -303,3 +303,25 @@ func TestGetPageOfRetriesItemsThatDoNotDecode(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestChallengeError(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, msg, code, want string }{
+		{`Bearer authorization_uri=https://login.microsoftonline.com/t/oauth2/authorize, resource_id=https://org.crm.dynamics.com/`, "", "", ""},
+		{`Bearer error="invalid_token", error_description="The access token expired"`, "", "invalid_token", "The access token expired"},
+		{`Bearer error="invalid_token", error_description="x"`, "body message", "invalid_token", "body message"},
+		{``, "m", "", "m"},
+	}
+	for _, tt := range tests {
+		code, msg := challengeError(tt.in, tt.msg)
+		if code != tt.code || msg != tt.want {
+			t.Errorf("challengeError(%q) = %q, %q", tt.in, code, msg)
+		}
+	}
+	s := newScript(t, withHeader("WWW-Authenticate", `Bearer error="invalid_token", error_description="The token audience is not this environment"`, jsonAnswer(401, "")))
+	c, _ := testClient(t, nil)
+	err := c.Get(context.Background(), s.url("/api/data/v9.2/WhoAmI()"), nil, nil)
+	if oe, ok := AsError(err); !ok || oe.Code != "invalid_token" || !strings.Contains(err.Error(), "audience") || !sam.IsCode(err, sam.EUNAUTHORIZED) {
+		t.Fatalf("err %v", err)
+	}
+}
