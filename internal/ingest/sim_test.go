@@ -191,6 +191,9 @@ func (b *bundle) checkTruth() {
 			}
 		}
 	}
+	if want == 0 {
+		b.t.Fatal("the ground truth has no subscriptions")
+	}
 	if len(got) != want {
 		diffs = append(diffs, fmt.Sprintf("%d open subscriptions, truth has %d", len(got), want))
 	}

@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/ingest"
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/secret"
+	"github.com/seatwise/seatwise/internal/store"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func init() {
+	register(func(a *App) *cobra.Command {
+		cmd := &cobra.Command{
+			Use:   "sync",
+			Short: "Download a profile's subscriptions and calculate activity",
+			Long: "sync downloads who holds which Dynamics 365 / Power Apps licence (Microsoft Graph; a full\n" +
+				"listing the first time, then only the changes) and reads activity from the Dataverse audit\n" +
+				"log of each environment since the last run. Each part commits completely or not at all; an\n" +
+				"interrupted sync resumes where it stopped the next time it runs.",
+			Args: cobra.NoArgs,
+		}
+		profile := cmd.Flags().String("profile", "", "name of the integration profile (required)")
+		full := cmd.Flags().Bool("full", false, "list every user instead of only the changes since the last sync")
+		subsOnly := cmd.Flags().Bool("subscriptions-only", false, "only download subscriptions")
+		actOnly := cmd.Flags().Bool("activity-only", false, "only calculate activity")
+		now := cmd.Flags().String("now", "", "the current time (RFC 3339) as the tenant sees it; for simulators with a moved clock")
+		_ = cmd.Flags().MarkHidden("now")
+		_ = cmd.MarkFlagRequired("profile")
+		cmd.MarkFlagsMutuallyExclusive("subscriptions-only", "activity-only")
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			opts := syncOptions{Full: *full, SubscriptionsOnly: *subsOnly, ActivityOnly: *actOnly}
+			if *now != "" {
+				t, err := time.Parse(time.RFC3339Nano, *now)
+				if err != nil {
+					return sam.Errorf(sam.EINVALID, "--now %q: want an RFC 3339 time", *now)
+				}
+				opts.Now = func() time.Time { return t }
+			}
+			ctx := cmd.Context()
+			st, err := a.OpenStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			p, err := st.ProfileByName(ctx, *profile)
+			if err != nil {
+				return err
+			}
+			sum, err := a.syncProfile(ctx, st, p, opts)
+			if sum != nil {
+				sum.write(a.Stdout)
+			}
+			return err
+		}
+		return cmd
+	})
+}
+
+// syncOptions select what syncProfile does.
+type syncOptions struct {
+	Full              bool
+	SubscriptionsOnly bool
+	ActivityOnly      bool
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// HTTPClient sends the requests (nil: system roots plus the profile's CA file).
+	HTTPClient *http.Client
+	// Quiet turns the progress display off.
+	Quiet bool
+	// Keyring opens the stored secret (nil: the configured one).
+	Keyring *secret.Keyring
+}
+
+// syncSummary is what a sync did, printed at its end.
+type syncSummary struct {
+	Profile       string
+	Subscriptions *ingest.SubscriptionResult
+	Activity      *ingest.ActivityResult
+}
+
+// syncProfile runs the profile's subscriptions and activity jobs with a
+// progress display on Stderr. The summary is returned also on error, with
+// the runs that ran.
+func (a *App) syncProfile(ctx context.Context, st store.Store, p *sam.Profile, opts syncOptions) (*syncSummary, error) {
+	if p.State == sam.ProfilePaused {
+		return nil, sam.Errorf(sam.ECONFLICT, "profile %s is paused", p.Name)
+	}
+	sealed, err := st.Secret(ctx, p.ID, sam.SecretClientSecret)
+	if err != nil {
+		if sam.IsCode(err, sam.ENOTFOUND) {
+			return nil, sam.Errorf(sam.EUNAUTHORIZED, "profile %s has no client secret; set one with 'seatwise profile edit %s --client-secret-file FILE'", p.Name, p.Name)
+		}
+		return nil, err
+	}
+	kr := opts.Keyring
+	if kr == nil {
+		if kr, err = a.Keyring(); err != nil {
+			return nil, err
+		}
+	}
+	plain, err := kr.Open(sealed)
+	if err != nil {
+		return nil, sam.Wrap(sam.EUNAUTHORIZED, err, "the client secret of profile %s cannot be decrypted with the configured key", p.Name)
+	}
+	src, err := ingest.NewSources(p, string(plain), ingest.ClientOptions{HTTPClient: opts.HTTPClient})
+	if err != nil {
+		return nil, err
+	}
+	prog := newProgress(a.Stderr, opts.Quiet)
+	defer prog.finish()
+	sy := &ingest.Syncer{
+		Store: st, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
+		Dataverse: src.Dataverse, Counters: src, Now: opts.Now, Progress: prog.update, Logger: a.Logger,
+	}
+	sum := &syncSummary{Profile: p.Name}
+	if !opts.ActivityOnly {
+		res, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{Full: opts.Full})
+		sum.Subscriptions = res
+		if err != nil {
+			return sum, err
+		}
+	}
+	if !opts.SubscriptionsOnly {
+		// Reload: the subscriptions run may have changed the state.
+		if p, err = st.Profile(ctx, p.ID); err != nil {
+			return sum, err
+		}
+		res, err := sy.Activity(ctx, p)
+		sum.Activity = res
+		if err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
+// write prints the summary: counts, requests, throttles, retries, warnings.
+func (s *syncSummary) write(w io.Writer) {
+	var warnings []string
+	if r := s.Subscriptions; r != nil && r.Run != nil {
+		kind := "delta"
+		if r.Run.Full {
+			kind = "full"
+		}
+		resumed := ""
+		if r.Resumed {
+			resumed = ", resumed"
+		}
+		fmt.Fprintf(w, "Subscriptions (run %d, %s%s, %s): %d users read, %d removed; %d licences; opened %d, closed %d, updated %d\n",
+			r.Run.ID, kind, resumed, r.Run.Status, r.Run.Counts["users"], r.Run.Counts["users_removed"], r.Run.Counts["licenses"],
+			r.Changes.Opened, r.Changes.Closed, r.Changes.Updated)
+		fmt.Fprintf(w, "  requests %d, throttled %d, retried %d\n", r.Run.Requests, r.Run.Throttles, r.Run.Retries)
+		if r.Run.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", r.Run.Error)
+		}
+		warnings = append(warnings, r.Run.Warnings...)
+	}
+	if r := s.Activity; r != nil && r.Run != nil {
+		resumed := ""
+		if r.Resumed {
+			resumed = ", resumed"
+		}
+		fmt.Fprintf(w, "Activity (run %d%s, %s): %d audit rows, %d system users; %d activity days written, %d subscriptions reclassified, %d rows of unknown users\n",
+			r.Run.ID, resumed, r.Run.Status, r.Run.Counts["audit_rows"], r.Run.Counts["system_users"], r.Changes.Days,
+			r.Changes.Recomputed, r.Changes.UnmappedRows)
+		fmt.Fprintf(w, "  requests %d, throttled %d, retried %d\n", r.Run.Requests, r.Run.Throttles, r.Run.Retries)
+		if r.Run.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", r.Run.Error)
+		}
+		warnings = append(warnings, r.Run.Warnings...)
+	}
+	for _, x := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", x)
+	}
+}
+
+// progress shows how far a sync has come: a spinner with counters on a
+// terminal, a plain line per phase otherwise.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	bar   *progressbar.ProgressBar
+	quiet bool
+	last  string
+	at    time.Time
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
+	p := &progress{w: w, quiet: quiet}
+	if f, ok := w.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(w), progressbar.OptionSpinnerType(14),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionShowCount(),
+			progressbar.OptionClearOnFinish(), progressbar.OptionSetDescription("sync"))
+	}
+	return p
+}
+
+func (p *progress) update(ev ingest.Progress) {
+	if p.quiet {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	what := map[string]string{"skus": "reading subscribed SKUs", "users": "reading users", "settings": "reading audit settings",
+		"systemusers": "reading system users", "audits": "reading audit rows", "commit": "committing"}[ev.Phase]
+	desc := string(ev.Kind) + ": " + what
+	if ev.Environment != "" {
+		desc += " of " + ev.Environment
+	}
+	if ev.Resumed {
+		desc += " (resumed)"
+	}
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("%s, %d requests", desc, ev.Requests))
+		_ = p.bar.Set64(ev.Items)
+		return
+	}
+	// Plain output: one line per phase, and one every 10 seconds.
+	if desc != p.last || time.Since(p.at) >= 10*time.Second {
+		fmt.Fprintf(p.w, "%s (%d so far, %d requests)\n", desc, ev.Items, ev.Requests)
+		p.last, p.at = desc, time.Now()
+	}
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
