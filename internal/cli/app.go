@@ -23,8 +23,10 @@ import (
 	"sync"
 
 	"github.com/seatwise/seatwise/internal/config"
+	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
+	"github.com/seatwise/seatwise/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -73,6 +75,16 @@ func (a *App) Keyring() (*secret.Keyring, error) {
 		a.keyring, a.keyringErr = a.cfg.Keyring()
 	})
 	return a.keyring, a.keyringErr
+}
+
+// OpenStore opens (and migrates) the configured database. The caller closes
+// the store.
+func (a *App) OpenStore(ctx context.Context) (store.Store, error) {
+	if a.cfg == nil {
+		return nil, sam.Errorf(sam.EINTERNAL, "store requested before the configuration was loaded")
+	}
+	a.Logger.Debug("opening database", "database", a.cfg.DatabaseURLRedacted())
+	return db.Open(ctx, a.cfg.DatabaseURL)
 }
 
 func (a *App) env() func(string) (string, bool) {

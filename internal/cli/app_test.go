@@ -6,9 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/spf13/cobra"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // runCLI runs the command line in-process with an environment holding only
 // env (plus HOME in a temporary directory) and returns its outputs and exit
@@ -47,7 +50,7 @@ func TestUsageErrors(t *testing.T) {
 		{"missing arg", []string{"catalog", "show"}, nil, sam.ExitUsage, "accepts 1 arg(s), received 0"},
 		{"args to a command without", []string{"version", "extra"}, nil, sam.ExitUsage, `unknown command "extra" for "seatwise version"`},
 		{"bad config value", []string{"catalog", "list"}, map[string]string{"SEATWISE_LOG_FORMAT": "xml"}, sam.ExitUsage, `log_format "xml" (env SEATWISE_LOG_FORMAT)`},
-		{"bad database flag", []string{"--database", "mysql://x", "catalog", "list"}, nil, sam.ExitUsage, `database "mysql://x" (flag --database)`},
+		{"bad database flag", []string{"--database", "mysql://x", "catalog", "list"}, nil, sam.ExitUsage, "database (flag --database): unsupported database URL mysql://x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,4 +160,30 @@ func (e errFake) Error() string { return string(e) }
 // failing is a command that fails with err.
 func failing(err error) *cobra.Command {
 	return &cobra.Command{Use: "fail", Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error { return err }}
+}
+
+func TestOpenStoreHelper(t *testing.T) {
+	dir := t.TempDir()
+	var opened string
+	commands = append(commands, func(a *App) *cobra.Command {
+		return &cobra.Command{Use: "probe", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.OpenStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			opened = st.Dialect()
+			return nil
+		}}
+	})
+	defer func() { commands = commands[:len(commands)-1] }()
+	if _, stderr, code := runCLI(t, map[string]string{"SEATWISE_DATABASE": "sqlite://" + dir + "/probe.db"}, "probe"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if opened != "sqlite" {
+		t.Errorf("dialect %q", opened)
+	}
+	if _, stderr, code := runCLI(t, nil, "probe", "--database", "postgres://u:hunter2@127.0.0.1:1/db"); code != sam.ExitUnavailable || strings.Contains(stderr, "hunter2") {
+		t.Errorf("unreachable: exit %d, %q", code, stderr)
+	}
 }

@@ -59,11 +59,7 @@ func ParseFamily(s string) (sam.Family, error) {
 	if f := sam.Family(s); slices.Contains(sam.Families, f) {
 		return f, nil
 	}
-	names := make([]string, len(sam.Families))
-	for i, f := range sam.Families {
-		names[i] = string(f)
-	}
-	return "", sam.Errorf(sam.EINVALID, "--family %q: want one of %s", s, strings.Join(names, ", "))
+	return "", sam.Errorf(sam.EINVALID, "--family %q: want one of %s", s, familyNames())
 }
 
 var catalogColumns = []string{"part_number", "sku_id", "family", "edition", "kind", "tracked", "product"}

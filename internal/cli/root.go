@@ -9,6 +9,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
+func init() {
+	// Run the root's PersistentPreRunE (configuration, logger) even when a
+	// command defines its own persistent hooks.
+	cobra.EnableTraverseRunHooks = true
+}
+
 // newRoot builds the command tree.
 func (a *App) newRoot() *cobra.Command {
 	root := &cobra.Command{

@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/spf13/pflag"
@@ -430,51 +431,31 @@ func (l *loader) checkPrivate(path string) error {
 	return nil
 }
 
-// validateDatabaseURL accepts the URL forms of package db. The message shows
-// the URL without its password.
+// validateDatabaseURL accepts the URL forms of package db (db.Parse). The
+// message never shows a password.
 func validateDatabaseURL(u, src string) error {
-	switch {
-	case strings.HasPrefix(u, "sqlite://"):
-		if p, _ := sqlitePath(u); p == "" {
-			return sam.Errorf(sam.EINVALID, "database %q (%s): no file name after sqlite://", u, src)
-		}
-		return nil
-	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
-		p, err := url.Parse(u)
-		if err != nil {
-			return sam.Errorf(sam.EINVALID, "database (%s): not a valid postgres:// URL", src)
-		}
-		if p.Host == "" && p.Query().Get("host") == "" {
-			return sam.Errorf(sam.EINVALID, "database %q (%s): no host", RedactURL(u), src)
-		}
-		return nil
+	if _, _, err := db.Parse(u); err != nil {
+		return sam.Errorf(sam.EINVALID, "database (%s): %s", src, sam.ErrorMessage(err))
 	}
-	shown := RedactURL(u)
-	if i := strings.Index(shown, "@"); i >= 0 && shown == u {
-		shown = "…" + shown[i:] // unparsable, may hold credentials before '@'
-	}
-	return sam.Errorf(sam.EINVALID, "database %q (%s): want sqlite:///abs/path.db, sqlite://./relative.db or postgres://…", shown, src)
+	return nil
 }
 
-// sqlitePath returns the file of a sqlite:// URL and whether it is an
-// in-memory database.
-func sqlitePath(u string) (string, bool) {
-	p := strings.TrimPrefix(u, "sqlite://")
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
+// sqliteFile returns the file of a SQLite database URL, "" for other
+// databases and in-memory SQLite.
+func sqliteFile(u string) string {
+	kind, target, err := db.Parse(u)
+	if err != nil || kind != db.SQLite || target == ":memory:" || strings.HasPrefix(target, "file::memory:") || strings.Contains(u, "mode=memory") {
+		return ""
 	}
-	mem := p == ":memory:" || strings.HasPrefix(p, "file::memory:") || strings.Contains(u, "mode=memory")
-	return p, mem
+	return target
 }
 
 // defaultKeyFile returns seatwise.key beside the SQLite file, or
 // seatwise/seatwise.key in $XDG_CONFIG_HOME (else ~/.config) for other
 // databases; "" when neither variable is set.
 func defaultKeyFile(dbURL string, env func(string) (string, bool)) string {
-	if strings.HasPrefix(dbURL, "sqlite://") {
-		if p, mem := sqlitePath(dbURL); !mem {
-			return filepath.Join(filepath.Dir(p), KeyFileName)
-		}
+	if p := sqliteFile(dbURL); p != "" {
+		return filepath.Join(filepath.Dir(p), KeyFileName)
 	}
 	dir, _ := env("XDG_CONFIG_HOME")
 	if dir == "" {

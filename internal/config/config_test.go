@@ -102,10 +102,9 @@ func TestErrors(t *testing.T) {
 		want     string
 		secret   string // must not appear in the message
 	}{
-		{name: "bad scheme", env: map[string]string{"SEATWISE_DATABASE": "mysql://x"}, want: `database "mysql://x" (env SEATWISE_DATABASE): want sqlite`},
-		{name: "bad scheme hides credentials", env: map[string]string{"SEATWISE_DATABASE": "mysql://root:hunter2@x"}, want: "want sqlite", secret: "hunter2"},
-		{name: "postgres without host", args: []string{"--database", "postgres://u:hunter2@/db"}, want: "no host", secret: "hunter2"},
-		{name: "sqlite without file", args: []string{"--database", "sqlite://"}, want: "no file name"},
+		{name: "bad scheme", env: map[string]string{"SEATWISE_DATABASE": "mysql://x"}, want: "database (env SEATWISE_DATABASE): unsupported database URL mysql://x; accepted forms: sqlite://"},
+		{name: "bad scheme hides credentials", env: map[string]string{"SEATWISE_DATABASE": "mysql://root:hunter2@x"}, want: "accepted forms", secret: "hunter2"},
+		{name: "sqlite without file", args: []string{"--database", "sqlite://"}, want: "names no SQLite file"},
 		{name: "log level", env: map[string]string{"SEATWISE_LOG_LEVEL": "verbose"}, want: `log_level "verbose" (env SEATWISE_LOG_LEVEL): want debug, info, warn or error`},
 		{name: "log level offset", env: map[string]string{"SEATWISE_LOG_LEVEL": "info+2"}, want: "log_level"},
 		{name: "log format", args: []string{"--log-format", "xml"}, want: `log_format "xml" (flag --log-format): want text or json`},
@@ -202,6 +201,7 @@ func TestDefaultKeyFile(t *testing.T) {
 		want string
 	}{
 		{"sqlite://./seatwise.db", nil, "seatwise.key"},
+		{"sqlite:///./seatwise.db", nil, "seatwise.key"},
 		{"sqlite:///var/lib/seatwise/s.db?_pragma=busy_timeout(5000)", nil, "/var/lib/seatwise/seatwise.key"},
 		{"sqlite://data/s.db", nil, "data/seatwise.key"},
 		{"sqlite://:memory:", map[string]string{"HOME": "/home/a"}, "/home/a/.config/seatwise/seatwise.key"},
