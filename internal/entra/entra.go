@@ -89,6 +89,14 @@ type ClientCredentialsSource struct {
 	cfg      Config
 	tokenURL string
 	client   *odata.Client
+	cache    tokenCache
+}
+
+// tokenCache caches one access token and makes concurrent callers share one
+// fetch. fetch returns the token and its lifetime.
+type tokenCache struct {
+	now   func() time.Time
+	fetch func(ctx context.Context) (odata.Token, time.Duration, error)
 
 	mu       sync.Mutex
 	tok      odata.Token
@@ -100,6 +108,59 @@ type call struct {
 	done chan struct{}
 	tok  odata.Token
 	err  error
+}
+
+// token returns the cached token or fetches one: when none is cached or the
+// cached one expires soon (within a quarter of its lifetime, at most five
+// minutes). Callers arriving during a fetch wait for it (or their ctx).
+func (c *tokenCache) token(ctx context.Context) (odata.Token, error) {
+	c.mu.Lock()
+	if c.tok.AccessToken != "" && c.now().Before(c.refresh) {
+		t := c.tok
+		c.mu.Unlock()
+		return t, nil
+	}
+	cl := c.inflight
+	if cl == nil {
+		cl = &call{done: make(chan struct{})}
+		c.inflight = cl
+		// The fetch outlives the caller that started it, so that one
+		// caller's cancellation does not fail the others waiting for it.
+		go c.run(context.WithoutCancel(ctx), cl)
+	}
+	c.mu.Unlock()
+	select {
+	case <-cl.done:
+		return cl.tok, cl.err
+	case <-ctx.Done():
+		return odata.Token{}, sam.Wrap(sam.EUNAVAILABLE, ctx.Err(), "waiting for a token from Microsoft Entra")
+	}
+}
+
+func (c *tokenCache) run(ctx context.Context, cl *call) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	start := c.now()
+	tok, lifetime, err := c.fetch(ctx)
+	c.mu.Lock()
+	if err == nil {
+		margin := min(lifetime/4, 5*time.Minute)
+		c.tok = tok
+		c.refresh = start.Add(lifetime - margin)
+	}
+	cl.tok, cl.err = tok, err
+	c.inflight = nil
+	c.mu.Unlock()
+	close(cl.done)
+}
+
+// invalidate drops the cached token if it is the rejected one.
+func (c *tokenCache) invalidate(rejected odata.Token) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok.AccessToken != "" && c.tok.AccessToken == rejected.AccessToken {
+		c.tok = odata.Token{}
+	}
 }
 
 // ClientCredentials returns a token source for cfg. It does not contact
@@ -122,7 +183,9 @@ func ClientCredentials(cfg Config) (*ClientCredentialsSource, error) {
 	if c == nil {
 		c = odata.New(odata.Config{Service: odata.ServiceEntra, HTTPClient: cfg.HTTPClient})
 	}
-	return &ClientCredentialsSource{cfg: cfg, tokenURL: TokenURL(cfg.LoginURL, cfg.TenantID), client: c}, nil
+	s := &ClientCredentialsSource{cfg: cfg, tokenURL: TokenURL(cfg.LoginURL, cfg.TenantID), client: c}
+	s.cache = tokenCache{now: cfg.Now, fetch: s.request}
+	return s, nil
 }
 
 func validate(cfg Config) error {
@@ -167,58 +230,12 @@ func isLoopback(host string) bool {
 // EUNAVAILABLE when Entra could not be reached. Errors wrap an *odata.Error
 // and never contain the secret.
 func (s *ClientCredentialsSource) Token(ctx context.Context) (odata.Token, error) {
-	s.mu.Lock()
-	if s.tok.AccessToken != "" && s.cfg.Now().Before(s.refresh) {
-		t := s.tok
-		s.mu.Unlock()
-		return t, nil
-	}
-	c := s.inflight
-	if c == nil {
-		c = &call{done: make(chan struct{})}
-		s.inflight = c
-		// The fetch outlives the caller that started it, so that one
-		// caller's cancellation does not fail the others waiting for it.
-		go s.fetch(context.WithoutCancel(ctx), c)
-	}
-	s.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.tok, c.err
-	case <-ctx.Done():
-		return odata.Token{}, sam.Wrap(sam.EUNAVAILABLE, ctx.Err(), "waiting for a token from Microsoft Entra")
-	}
+	return s.cache.token(ctx)
 }
 
 // Invalidate drops the cached token if it is rejected, so that the next
 // Token call fetches a new one.
-func (s *ClientCredentialsSource) Invalidate(rejected odata.Token) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok.AccessToken != "" && s.tok.AccessToken == rejected.AccessToken {
-		s.tok = odata.Token{}
-	}
-}
-
-func (s *ClientCredentialsSource) fetch(ctx context.Context, c *call) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	start := s.cfg.Now()
-	tok, lifetime, err := s.request(ctx)
-	s.mu.Lock()
-	if err == nil {
-		margin := lifetime / 4
-		if margin > 5*time.Minute {
-			margin = 5 * time.Minute
-		}
-		s.tok = tok
-		s.refresh = start.Add(lifetime - margin)
-	}
-	c.tok, c.err = tok, err
-	s.inflight = nil
-	s.mu.Unlock()
-	close(c.done)
-}
+func (s *ClientCredentialsSource) Invalidate(rejected odata.Token) { s.cache.invalidate(rejected) }
 
 // TokenResponse is the token endpoint's success answer.
 type TokenResponse struct {
@@ -293,9 +310,20 @@ func (s *ClientCredentialsSource) request(ctx context.Context) (odata.Token, tim
 		"client_secret": {s.cfg.ClientSecret},
 		"scope":         {s.cfg.Scope},
 	}
+	tr, err := postToken(ctx, s.client, s.tokenURL, form)
+	if err != nil {
+		return odata.Token{}, 0, explain(err, s.cfg.TenantID, s.cfg.ClientID, s.cfg.Scope)
+	}
+	tok, lifetime := tr.token(s.cfg.Now())
+	return tok, lifetime, nil
+}
+
+// postToken sends a token request and decodes the answer; a malformed
+// answer is retried like a dropped connection.
+func postToken(ctx context.Context, c *odata.Client, tokenURL string, form url.Values) (TokenResponse, error) {
 	var tr TokenResponse
-	err := s.client.Send(ctx, &odata.Request{
-		Method: http.MethodPost, URL: s.tokenURL, Body: []byte(form.Encode()),
+	err := c.Send(ctx, &odata.Request{
+		Method: http.MethodPost, URL: tokenURL, Body: []byte(form.Encode()),
 		ContentType: "application/x-www-form-urlencoded", Idempotent: true,
 		Decode: func(_ int, _ http.Header, body []byte) error {
 			r, err := ParseTokenResponse(body)
@@ -303,29 +331,33 @@ func (s *ClientCredentialsSource) request(ctx context.Context) (odata.Token, tim
 			return err
 		},
 	})
-	if err != nil {
-		return odata.Token{}, 0, s.explain(err)
-	}
-	lifetime := tr.ExpiresIn
+	return tr, err
+}
+
+// token returns the access token of r, expiring after its lifetime from now
+// (an hour when Entra did not say).
+func (r TokenResponse) token(now time.Time) (odata.Token, time.Duration) {
+	lifetime := r.ExpiresIn
 	if lifetime <= 0 {
 		lifetime = defaultLifetime
 	}
-	return odata.Token{AccessToken: tr.AccessToken, ExpiresAt: s.cfg.Now().Add(lifetime)}, lifetime, nil
+	return odata.Token{AccessToken: r.AccessToken, ExpiresAt: now.Add(lifetime)}, lifetime
 }
 
 // explain turns a failed token request into an error in a tenant admin's
-// words.
-func (s *ClientCredentialsSource) explain(err error) error {
+// words: EUNAUTHORIZED for a refusal, the odata kind (EUNAVAILABLE) when
+// Entra could not be reached.
+func explain(err error, tenant, clientID, scope string) error {
 	oe, ok := odata.AsError(err)
 	if !ok {
 		return err
 	}
-	msg := Explain(oe.Code, oe.ErrorCodes, s.cfg.TenantID, s.cfg.ClientID, s.cfg.Scope)
 	if oe.Status == 0 || oe.Retryable() {
-		return sam.Wrap(oe.Kind(), oe, "signing in to Microsoft Entra (tenant %s, application %s) failed", s.cfg.TenantID, s.cfg.ClientID)
+		return sam.Wrap(oe.Kind(), oe, "signing in to Microsoft Entra (tenant %s, application %s) failed", tenant, clientID)
 	}
+	msg := Explain(oe.Code, oe.ErrorCodes, tenant, clientID, scope)
 	if msg == "" {
-		msg = fmt.Sprintf("Microsoft Entra refused the sign-in of application %s in tenant %s (HTTP %d): check the login URL and tenant ID", s.cfg.ClientID, s.cfg.TenantID, oe.Status)
+		msg = fmt.Sprintf("Microsoft Entra refused the sign-in of application %s in tenant %s (HTTP %d): check the login URL and tenant ID", clientID, tenant, oe.Status)
 	}
 	return &sam.Error{Code: sam.EUNAUTHORIZED, Message: msg, Err: oe}
 }
@@ -362,6 +394,20 @@ func Explain(errCode string, codes []int, tenant, clientID, scope string) string
 		return fmt.Sprintf("a Conditional Access policy of tenant %s blocks application %s", tenant, clientID)
 	case has(65001):
 		return fmt.Sprintf("application %s has no admin consent in tenant %s for %s: grant admin consent to its API permissions", clientID, tenant, scope)
+	case has(70008, 700082):
+		return fmt.Sprintf("the administrator's sign-in to tenant %s expired after a long time unused: sign in again to reconnect", tenant)
+	case has(50173):
+		return fmt.Sprintf("the administrator's sign-in to tenant %s was revoked (password change or sessions revoked): sign in again to reconnect", tenant)
+	case has(70043):
+		return fmt.Sprintf("a Conditional Access sign-in frequency policy of tenant %s requires a new sign-in: sign in again to reconnect", tenant)
+	case has(50057):
+		return fmt.Sprintf("the signed-in administrator's account in tenant %s is disabled: sign in with another account", tenant)
+	case has(54005):
+		return "this sign-in code was already used: start the sign-in again"
+	case has(501481, 50148):
+		return "the sign-in response does not belong to this sign-in request (PKCE verifier or redirect URI mismatch): start the sign-in again"
+	case has(70000, 9002313) && errCode == "invalid_grant":
+		return fmt.Sprintf("the stored sign-in for tenant %s is not valid: sign in again to reconnect", tenant)
 	case has(500011):
 		return fmt.Sprintf("the resource of scope %s is not available in tenant %s: check the environment URL, and that the tenant has Dynamics 365 or Power Apps", scope, tenant)
 	}

@@ -183,7 +183,8 @@ func (c *Client) Get(ctx context.Context, rawURL string, header http.Header, out
 }
 
 // Do sends a request with method and an optional JSON body in (nil: no
-// body) and decodes the JSON response into out (nil: discard, e.g. for 204).
+// body) and decodes the JSON response into out (nil: discard). A 204 No
+// Content answer leaves out untouched; an empty 200 body is malformed.
 // GET, PUT, DELETE and HEAD are retried after network failures; POST and
 // PATCH only after answers that prove the service did not act (429, 5xx).
 func (c *Client) Do(ctx context.Context, method, rawURL string, header http.Header, in, out any) error {
@@ -222,7 +223,10 @@ func decodeInto(out any) func(int, http.Header, []byte) error {
 			*o = body
 			return nil
 		}
-		if status == http.StatusNoContent || len(bytes.TrimSpace(body)) == 0 {
+		if status == http.StatusNoContent {
+			return nil // nothing to decode; out is left as it is
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
 			return errors.New("empty response body")
 		}
 		return json.Unmarshal(body, out)
