@@ -43,7 +43,8 @@ the tenant id, client id and secret, the CA file and the control URL, then serve
 
 Faults are per host kind (login, graph, dataverse): --fault graph.throttle=0.1 --fault dataverse.latency=50ms
 --fault graph.next=throttle,throttle. The --throttle-rate style flags apply to graph and dataverse.`,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{annotationNoConfig: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := mscloud.Config{Addr: addr, HTTP: plainHTTP, HTTPAddr: httpAddr, CAFile: caFile, Seed: seed, TokenLifetime: tokenLife, Logger: a.Logger}
 			for _, sc := range scenarios {
