@@ -104,3 +104,14 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSync(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) store.Store {
+		s, err := postgres.Open(b.Context(), pgtest.URL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	}, 10000)
+}

@@ -43,13 +43,14 @@ const BusyTimeout = 10 * time.Second
 
 // Dialect is the SQLite dialect of sqlstore.
 var Dialect = sqlstore.Dialect{
-	Name:          "sqlite",
-	Time:          func(t time.Time) any { return t.Format(sqlstore.SQLiteTimeLayout) },
-	Day:           func(t time.Time) any { return t.Format(sqlstore.SQLiteDayLayout) },
-	TimestampType: "TEXT",
-	ForUpdate:     "",
-	MigrationLock: "",
-	Classify:      classify,
+	Name:            "sqlite",
+	Time:            func(t time.Time) any { return t.Format(sqlstore.SQLiteTimeLayout) },
+	Day:             func(t time.Time) any { return t.Format(sqlstore.SQLiteDayLayout) },
+	AnonymousParams: true,
+	TimestampType:   "TEXT",
+	ForUpdate:       "",
+	MigrationLock:   "",
+	Classify:        classify,
 }
 
 func classify(err error) sqlstore.ErrorKind {

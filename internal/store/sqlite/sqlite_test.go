@@ -73,3 +73,14 @@ func TestOpenErrors(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkSync(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) store.Store {
+		s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	}, 10000)
+}

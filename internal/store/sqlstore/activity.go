@@ -24,24 +24,30 @@ func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID 
 		if _, err := s.requireEnvironment(ctx, tx, r.ProfileID, environmentID); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO staging_system_users (run_id, environment_id, system_user_id,
-			aad_object_id, domain_name, full_name, is_disabled, access_mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (run_id, environment_id, system_user_id) DO UPDATE SET aad_object_id = excluded.aad_object_id,
-				domain_name = excluded.domain_name, full_name = excluded.full_name, is_disabled = excluded.is_disabled,
-				access_mode = excluded.access_mode`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, u := range users {
+		last := map[string]int{}
+		var order []string
+		for i, u := range users {
 			id := sam.NormalizeGUID(u.SystemUserID)
 			if id == "" {
 				return sam.Errorf(sam.EINVALID, "Dataverse user %q has no systemuserid", u.DomainName)
 			}
-			if _, err := stmt.ExecContext(ctx, r.ID, environmentID, id, sam.NormalizeGUID(u.AADObjectID), u.DomainName,
-				u.FullName, u.IsDisabled, u.AccessMode); err != nil {
-				return fmt.Errorf("stage Dataverse user %s: %w", id, err)
+			if _, seen := last[id]; !seen {
+				order = append(order, id)
 			}
+			last[id] = i
+		}
+		rows := make([][]any, 0, len(order))
+		for _, id := range order {
+			u := users[last[id]]
+			rows = append(rows, []any{r.ID, environmentID, id, sam.NormalizeGUID(u.AADObjectID), u.DomainName,
+				u.FullName, u.IsDisabled, u.AccessMode})
+		}
+		if err := s.insertMany(ctx, tx, `INSERT INTO staging_system_users (run_id, environment_id, system_user_id,
+			aad_object_id, domain_name, full_name, is_disabled, access_mode)`,
+			`ON CONFLICT (run_id, environment_id, system_user_id) DO UPDATE SET aad_object_id = excluded.aad_object_id,
+				domain_name = excluded.domain_name, full_name = excluded.full_name, is_disabled = excluded.is_disabled,
+				access_mode = excluded.access_mode`, rows); err != nil {
+			return fmt.Errorf("stage Dataverse users: %w", err)
 		}
 		return s.saveProgress(ctx, tx, r)
 	})
@@ -76,17 +82,22 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 		if err := s.lockRunningRun(ctx, tx, r); err != nil {
 			return err
 		}
-		envs := map[int64]bool{}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO staging_activity (run_id, environment_id, system_user_id,
-			day, source, events, last_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (run_id, environment_id, system_user_id, day, source) DO UPDATE SET
-				events = staging_activity.events + excluded.events,
-				last_at = CASE WHEN excluded.last_at > staging_activity.last_at THEN excluded.last_at
-					ELSE staging_activity.last_at END`)
-		if err != nil {
-			return err
+		// Rows with the same key are merged here first: one statement
+		// may not update a row twice.
+		type key struct {
+			env       int64
+			user, day string
+			source    string
 		}
-		defer stmt.Close()
+		envs := map[int64]bool{}
+		idx := map[key]int{}
+		type agg struct {
+			k      key
+			day    time.Time
+			events int64
+			last   time.Time
+		}
+		var merged []agg
 		for _, a := range rows {
 			id := sam.NormalizeGUID(a.SystemUserID)
 			if id == "" || a.Source == "" || a.Day.IsZero() {
@@ -98,14 +109,32 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 				}
 				envs[a.EnvironmentID] = true
 			}
-			last := a.LastAt
+			last := timestamp(a.LastAt)
 			if last.IsZero() {
-				last = a.Day
+				last = sam.Day(a.Day)
 			}
-			if _, err := stmt.ExecContext(ctx, r.ID, a.EnvironmentID, id, s.day(a.Day), string(a.Source), a.Events,
-				s.ts(last)); err != nil {
-				return fmt.Errorf("stage activity of %s: %w", id, err)
+			k := key{a.EnvironmentID, id, sam.Day(a.Day).Format(time.DateOnly), string(a.Source)}
+			if i, ok := idx[k]; ok {
+				merged[i].events += a.Events
+				if last.After(merged[i].last) {
+					merged[i].last = last
+				}
+				continue
 			}
+			idx[k] = len(merged)
+			merged = append(merged, agg{k: k, day: a.Day, events: a.Events, last: last})
+		}
+		values := make([][]any, len(merged))
+		for i, m := range merged {
+			values[i] = []any{r.ID, m.k.env, m.k.user, s.day(m.day), m.k.source, m.events, s.ts(m.last)}
+		}
+		if err := s.insertMany(ctx, tx, `INSERT INTO staging_activity (run_id, environment_id, system_user_id,
+			day, source, events, last_at)`,
+			`ON CONFLICT (run_id, environment_id, system_user_id, day, source) DO UPDATE SET
+				events = staging_activity.events + excluded.events,
+				last_at = CASE WHEN excluded.last_at > staging_activity.last_at THEN excluded.last_at
+					ELSE staging_activity.last_at END`, values); err != nil {
+			return fmt.Errorf("stage activity: %w", err)
 		}
 		return s.saveProgress(ctx, tx, r)
 	})

@@ -36,6 +36,10 @@ type Dialect struct {
 	Time func(t time.Time) any
 	// Day encodes a UTC midnight as a driver argument for a date column.
 	Day func(t time.Time) any
+	// AnonymousParams makes the large generated statements (multi-row
+	// inserts) use "?" placeholders: SQLite looks named and numbered
+	// parameters up in a list, which is quadratic in their number.
+	AnonymousParams bool
 	// TimestampType is the column type of timestamps ("TEXT" in SQLite,
 	// "TIMESTAMPTZ" in PostgreSQL), used to cast parameters.
 	TimestampType string

@@ -107,55 +107,62 @@ func (s *Store) StageUsers(ctx context.Context, r *sam.Run, users []store.Staged
 }
 
 func (s *Store) stageUsers(ctx context.Context, tx *sql.Tx, runID int64, users []store.StagedUser) error {
-	up, err := tx.PrepareContext(ctx, `INSERT INTO staging_users (run_id, user_id, removed, upn, display_name,
-		department, country, account_enabled, last_sign_in, last_sign_in_day)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT (run_id, user_id) DO UPDATE SET removed = excluded.removed, upn = excluded.upn,
-			display_name = excluded.display_name, department = excluded.department, country = excluded.country,
-			account_enabled = excluded.account_enabled, last_sign_in = excluded.last_sign_in,
-			last_sign_in_day = excluded.last_sign_in_day`)
-	if err != nil {
-		return err
-	}
-	defer up.Close()
-	del, err := tx.PrepareContext(ctx, `DELETE FROM staging_licenses WHERE run_id = $1 AND user_id = $2`)
-	if err != nil {
-		return err
-	}
-	defer del.Close()
-	lic, err := tx.PrepareContext(ctx, `INSERT INTO staging_licenses (run_id, user_id, sku_id, assigned_by_group, assigned_at)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (run_id, user_id, sku_id) DO UPDATE SET assigned_by_group = excluded.assigned_by_group,
-			assigned_at = excluded.assigned_at`)
-	if err != nil {
-		return err
-	}
-	defer lic.Close()
-	for _, u := range users {
+	// The last version of a user in this call wins; its licences replace
+	// those staged before.
+	type licKey struct{ user, sku string }
+	last := map[string]int{}
+	var order []string
+	for i, u := range users {
 		id := sam.NormalizeGUID(u.UserID)
 		if id == "" {
 			return sam.Errorf(sam.EINVALID, "staged user %q has no id", u.UPN)
 		}
+		for _, l := range u.Licenses {
+			if sam.NormalizeGUID(l.SKUID) == "" {
+				return sam.Errorf(sam.EINVALID, "staged user %s holds a licence without SKU id", id)
+			}
+		}
+		if _, seen := last[id]; !seen {
+			order = append(order, id)
+		}
+		last[id] = i
+	}
+	userRows := make([][]any, 0, len(order))
+	var licRows [][]any
+	for _, id := range order {
+		u := users[last[id]]
 		var signIn, signInDay any
 		if u.LastSignIn != nil && !u.LastSignIn.IsZero() {
 			signIn, signInDay = s.ts(*u.LastSignIn), s.day(*u.LastSignIn)
 		}
-		if _, err := up.ExecContext(ctx, runID, id, u.Removed, u.UPN, u.DisplayName, u.Department, u.Country,
-			u.AccountEnabled, signIn, signInDay); err != nil {
-			return fmt.Errorf("stage user %s: %w", id, err)
-		}
-		if _, err := del.ExecContext(ctx, runID, id); err != nil {
-			return fmt.Errorf("stage user %s: %w", id, err)
-		}
+		userRows = append(userRows, []any{runID, id, u.Removed, u.UPN, u.DisplayName, u.Department, u.Country,
+			u.AccountEnabled, signIn, signInDay})
+		seen := map[licKey]int{}
 		for _, l := range u.Licenses {
-			sku := sam.NormalizeGUID(l.SKUID)
-			if sku == "" {
-				return sam.Errorf(sam.EINVALID, "staged user %s holds a licence without SKU id", id)
+			k := licKey{id, sam.NormalizeGUID(l.SKUID)}
+			row := []any{runID, k.user, k.sku, sam.NormalizeGUID(l.AssignedByGroup), s.nullTS(l.AssignedAt)}
+			if at, dup := seen[k]; dup {
+				licRows[at] = row
+				continue
 			}
-			if _, err := lic.ExecContext(ctx, runID, id, sku, sam.NormalizeGUID(l.AssignedByGroup), s.nullTS(l.AssignedAt)); err != nil {
-				return fmt.Errorf("stage licence %s of user %s: %w", sku, id, err)
-			}
+			seen[k] = len(licRows)
+			licRows = append(licRows, row)
 		}
+	}
+	if err := s.insertMany(ctx, tx, `INSERT INTO staging_users (run_id, user_id, removed, upn, display_name,
+		department, country, account_enabled, last_sign_in, last_sign_in_day)`,
+		`ON CONFLICT (run_id, user_id) DO UPDATE SET removed = excluded.removed, upn = excluded.upn,
+			display_name = excluded.display_name, department = excluded.department, country = excluded.country,
+			account_enabled = excluded.account_enabled, last_sign_in = excluded.last_sign_in,
+			last_sign_in_day = excluded.last_sign_in_day`, userRows); err != nil {
+		return fmt.Errorf("stage users: %w", err)
+	}
+	if err := s.deleteIn(ctx, tx, "staging_licenses", "run_id", runID, "user_id", order); err != nil {
+		return fmt.Errorf("stage licences: %w", err)
+	}
+	if err := s.insertMany(ctx, tx, `INSERT INTO staging_licenses (run_id, user_id, sku_id, assigned_by_group, assigned_at)`,
+		``, licRows); err != nil {
+		return fmt.Errorf("stage licences: %w", err)
 	}
 	return nil
 }
