@@ -62,27 +62,33 @@ func LoadKeyring(keyB64, keyFile string) (*Keyring, error) {
 
 // CreateKeyFile writes a new random key to path, which must not exist
 // (an error wrapping fs.ErrExist otherwise), with mode 0600, creating its
-// directory with mode 0700 when missing.
+// directory with mode 0700 when missing. The file appears complete or not at
+// all: the key is written to a temporary file that is then hard-linked to
+// path, so processes starting at once on a fresh installation all read the
+// one key that won.
 func CreateKeyFile(path string) error {
 	key, err := GenerateKey()
 	if err != nil {
 		return err
 	}
 	defer clear(key)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return sam.Wrap(sam.EINVALID, err, "creating the directory of key file %s", path)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.CreateTemp(dir, ".seatwise-key-*")
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return sam.Wrap(sam.ECONFLICT, err, "key file %s exists already", path)
-		}
 		return sam.Wrap(sam.EINVALID, err, "creating key file %s", path)
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	content := "# Seatwise secret key (AES-256, base64). Keep it, and keep it private:\n" +
 		"# without it stored client secrets and tokens cannot be decrypted.\n" +
 		EncodeKey(key) + "\n"
-	_, werr := f.WriteString(content)
+	werr := f.Chmod(0o600)
+	if werr == nil {
+		_, werr = f.WriteString(content)
+	}
 	if werr == nil {
 		werr = f.Sync()
 	}
@@ -90,8 +96,13 @@ func CreateKeyFile(path string) error {
 		werr = cerr
 	}
 	if werr != nil {
-		os.Remove(path)
 		return sam.Wrap(sam.EINVALID, werr, "writing key file %s", path)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return sam.Wrap(sam.ECONFLICT, fs.ErrExist, "key file %s exists already", path)
+		}
+		return sam.Wrap(sam.EINVALID, err, "creating key file %s", path)
 	}
 	return nil
 }

@@ -283,3 +283,38 @@ func TestKeyringStringHidesKeys(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+// Several processes starting at once on a fresh installation agree on one key.
+func TestLoadKeyringConcurrentCreation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seatwise.key")
+	const n = 8
+	ids := make(chan string, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			kr, err := LoadKeyring("", path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- kr.KeyID()
+		}()
+	}
+	first := ""
+	for range n {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case id := <-ids:
+			if first == "" {
+				first = id
+			} else if id != first {
+				t.Fatalf("key ids %s and %s", first, id)
+			}
+		}
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil || len(entries) != 1 {
+		t.Errorf("directory holds %v (%v), want only the key file", entries, err)
+	}
+}
