@@ -281,12 +281,7 @@ func (t *Tenant) plan(env int, q AuditQuery) (*plan, error) {
 
 // minDay is the first day that may hold audit rows.
 func (t *Tenant) minDay() int64 {
-	d := t.histDay - 1
-	for _, u := range t.users {
-		if len(u.events) > 0 {
-			d = min(d, dayOf(u.events[0].at))
-		}
-	}
+	d := min(t.histDay-1, t.minEvDay)
 	for _, e := range t.envs {
 		if len(e.epochs) > 1 {
 			d = min(d, dayOf(e.epochs[1].from))

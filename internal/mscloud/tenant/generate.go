@@ -455,7 +455,17 @@ func Generate(opts Options) (*Tenant, error) {
 		}
 		s.Consumed = c
 	}
+	t.baseline()
 	return t, nil
+}
+
+// baseline starts the change log of a new tenant at sequence 1 (0 is the
+// "first round" of ChangesSince), every user created by it.
+func (t *Tenant) baseline() {
+	t.seq = 1
+	for _, u := range t.users {
+		u.changed, u.createdSeq = 1, 1
+	}
 }
 
 func suffix(i int) string {

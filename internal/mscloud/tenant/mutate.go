@@ -516,6 +516,7 @@ func (t *Tenant) insertEvent(u *userRec, rec evRec) {
 	})
 	u.events = slices.Insert(u.events, i, rec)
 	u.envMask |= 1 << uint(rec.env)
+	t.minEvDay = min(t.minEvDay, dayOf(rec.at))
 	if u.primary < 0 {
 		u.primary = int8(rec.env)
 	}

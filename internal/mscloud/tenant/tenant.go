@@ -59,6 +59,8 @@ type Tenant struct {
 	seq     uint64 // latest change sequence number
 	version uint64 // bumped on any change that alters audit rows
 	evSeq   uint64 // explicit event counter (audit ids)
+	// minEvDay is the day of the earliest explicit event of any user.
+	minEvDay int64
 
 	cache bucketCache
 }
@@ -154,6 +156,7 @@ func newTenant() *Tenant {
 		userByID:  map[string]int32{},
 		userByUPN: map[string]int32{},
 		entityIdx: map[string]uint8{},
+		minEvDay:  noEnd / nsPerDay,
 	}
 	for _, list := range [][]string{{"systemuser", "organization", "role"}, TrackedEntities, salesEntities, serviceEntities,
 		teamEntities, makerEntities, noiseEntities} {

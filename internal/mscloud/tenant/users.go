@@ -56,7 +56,7 @@ func (t *Tenant) Seq() uint64 {
 // ChangesSince returns the users changed after seq (one entry per user,
 // carrying its latest change, in the tenant's user order) and the latest
 // sequence number, to be passed to the next call. seq 0 is a first delta
-// round: every current user, no removals. Removed users appear with Removed
+// round: every current user, no removals; sequence numbers start at 1. Removed users appear with Removed
 // set ("changed": soft-deleted, "deleted": permanently deleted). A seq
 // beyond the latest returns no change.
 func (t *Tenant) ChangesSince(seq uint64) ([]UserChange, uint64) {
