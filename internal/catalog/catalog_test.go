@@ -423,3 +423,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseOfficial measures parsing the embedded CSV (what Default does
+// once per process).
+func BenchmarkParseOfficial(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(officialCSV)))
+	for b.Loop() {
+		if _, err := Parse(bytes.NewReader(officialCSV)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -186,7 +186,8 @@ type Field struct {
 	Value string
 }
 
-// WriteRecord prints one record in format f: a two-column name/value table,
+// WriteRecord prints one record in format f: a two-column name/value table
+// (a field with an empty name continues the previous one on its own line),
 // a CSV with the field names as header and one row, or v as a JSON object
 // (an object of the fields when v is nil).
 func WriteRecord(w io.Writer, f Format, v any, fields ...Field) error {
@@ -213,7 +214,11 @@ func WriteRecord(w io.Writer, f Format, v any, fields ...Field) error {
 		bw := bufio.NewWriter(w)
 		tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 		for _, fl := range fields {
-			fmt.Fprintf(tw, "%s:\t%s\n", strings.ReplaceAll(fl.Name, "_", " "), strings.NewReplacer("\t", " ", "\n", " ").Replace(fl.Value))
+			name := ""
+			if fl.Name != "" {
+				name = strings.ReplaceAll(fl.Name, "_", " ") + ":"
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", name, strings.NewReplacer("\t", " ", "\n", " ").Replace(fl.Value))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -109,8 +109,8 @@ func TestParseFormat(t *testing.T) {
 
 func TestWriteRecord(t *testing.T) {
 	var buf bytes.Buffer
-	WriteRecord(&buf, FormatTable, nil, Field{"sku_id", "x"}, Field{"long_name", "y\tz"})
-	if buf.String() != "sku id:     x\nlong name:  y z\n" {
+	WriteRecord(&buf, FormatTable, nil, Field{"sku_id", "x"}, Field{"long_name", "y\tz"}, Field{"", "more"})
+	if buf.String() != "sku id:     x\nlong name:  y z\n            more\n" {
 		t.Errorf("%q", buf.String())
 	}
 	buf.Reset()
