@@ -121,9 +121,6 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) && sam.ErrorCode(err) == sam.EINTERNAL {
 		err = sam.Wrap(sam.EUNAVAILABLE, err, "interrupted")
 	}
-	if a.Logger != nil && sam.ErrorCode(err) == sam.EINTERNAL {
-		a.Logger.Error("command failed", "error", err.Error())
-	}
 	fmt.Fprintf(a.Stderr, "seatwise: %s\n", oneLine(err.Error()))
 	return sam.ExitCode(err)
 }

@@ -98,7 +98,7 @@ func TestExitCodesOfCommandErrors(t *testing.T) {
 		if code != tt.code {
 			t.Errorf("%v: exit %d, want %d", tt.err, code, tt.code)
 		}
-		if want := "seatwise: " + oneLine(tt.err.Error()) + "\n"; !strings.HasSuffix(stderr, want) {
+		if want := "seatwise: " + oneLine(tt.err.Error()) + "\n"; stderr != want {
 			t.Errorf("stderr %q, want suffix %q", stderr, want)
 		}
 	}
