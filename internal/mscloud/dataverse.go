@@ -43,11 +43,12 @@ func (d *dvCall) writeHeaders() {
 
 func (d *dvCall) json(v obj) {
 	d.writeHeaders()
-	b := appendJSON(make([]byte, 0, 8192), v)
-	d.w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
-	d.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	d.w.WriteHeader(http.StatusOK)
-	d.w.Write(b)
+	marshalTo(v, func(b []byte) {
+		d.w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+		d.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		d.w.WriteHeader(http.StatusOK)
+		d.w.Write(b)
+	})
 }
 
 var annotRE = regexp.MustCompile(`odata\.include-annotations\s*=\s*"?([^",]*)"?`)

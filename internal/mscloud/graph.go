@@ -48,12 +48,13 @@ func (g *graphCall) error(status int, code, msg string) {
 }
 
 func (g *graphCall) json(status int, v any) {
-	b := appendJSON(make([]byte, 0, 4096), v)
-	g.w.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
-	g.w.Header().Set("OData-Version", "4.0")
-	g.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	g.w.WriteHeader(status)
-	g.w.Write(b)
+	marshalTo(v, func(b []byte) {
+		g.w.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
+		g.w.Header().Set("OData-Version", "4.0")
+		g.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		g.w.WriteHeader(status)
+		g.w.Write(b)
+	})
 }
 
 // tenantError answers an error of the tenant model.

@@ -3,6 +3,7 @@ package mscloud
 import (
 	"encoding/json"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -20,6 +21,22 @@ func (o obj) add(k string, v any) obj { return append(o, kv{k, v}) }
 
 // MarshalJSON writes the members in order.
 func (o obj) MarshalJSON() ([]byte, error) { return appendJSON(nil, o), nil }
+
+// bufPool recycles response buffers; pages are large (a 999-user Graph
+// page with licences is several MB) and built once per request.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// marshalTo encodes v into a pooled buffer and passes it to write; the
+// buffer is recycled afterwards, so write must not keep it.
+func marshalTo(v any, write func([]byte)) {
+	bp := bufPool.Get().(*[]byte)
+	b := appendJSON((*bp)[:0], v)
+	write(b)
+	if cap(b) <= 32<<20 {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
+}
 
 // rawJSON is inserted verbatim.
 type rawJSON []byte
@@ -99,7 +116,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' {
 				i++
 				continue
 			}

@@ -1,0 +1,45 @@
+package mscloud
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestAppendJSON(t *testing.T) {
+	v := obj{{"b", 1}, {"a", "x&<>\"\\\n\u2028"}, {"n", nil}, {"t", time.Date(2025, 5, 12, 22, 19, 12, 5, time.UTC)}, {"l", []string{}}, {"o", []obj{{{"k", true}}}}, {"r", rawJSON(`{"z":1}`)}, {"f", 2.5}}
+	got := string(appendJSON(nil, v))
+	want := `{"b":1,"a":"x&<>\"\\\n\u2028","n":null,"t":"2025-05-12T22:19:12Z","l":[],"o":[{"k":true}],"r":{"z":1},"f":2.5}`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// FuzzAppendString checks that every string encodes to valid JSON that
+// decodes back to it (invalid UTF-8 becomes U+FFFD, as in encoding/json).
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\" back\\ ctl\x01 \u2029 é", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%q encodes to invalid JSON %s: %v", s, b, err)
+		}
+		want := s
+		if !utf8.ValidString(s) {
+			want = strings.ToValidUTF8(s, "\ufffd")
+			// encoding/json replaces each invalid byte; compare loosely.
+			if !utf8.ValidString(back) {
+				t.Fatalf("decoded invalid UTF-8 %q", back)
+			}
+			return
+		}
+		if back != want {
+			t.Fatalf("round trip %q -> %q", s, back)
+		}
+	})
+}
