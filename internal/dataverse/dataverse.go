@@ -125,6 +125,10 @@ func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
 		OrganizationID string `json:"OrganizationId"`
 	}
 	if err := c.c.Get(ctx, c.api+"/WhoAmI()", nil, &w); err != nil {
+		if sam.IsCode(err, sam.EFORBIDDEN) {
+			return WhoAmI{}, &sam.Error{Code: sam.EFORBIDDEN, Message: fmt.Sprintf(
+				"environment %s refused the application: add it as an application user with a security role (Power Platform admin center, Settings, Users + permissions, Application users)", c.env), Err: err}
+		}
 		return WhoAmI{}, err
 	}
 	return WhoAmI{sam.NormalizeGUID(w.BusinessUnitID), sam.NormalizeGUID(w.UserID), sam.NormalizeGUID(w.OrganizationID)}, nil
@@ -486,6 +490,16 @@ func intValue(raw json.RawMessage) (int, error) {
 	return n, nil
 }
 
+// auditForbidden explains a 403 on audits: the caller lacks the
+// prvReadAuditSummary privilege.
+func (c *Client) auditForbidden(err error) error {
+	if !sam.IsCode(err, sam.EFORBIDDEN) {
+		return err
+	}
+	return &sam.Error{Code: sam.EFORBIDDEN, Message: fmt.Sprintf(
+		"environment %s refused to return audit records: give the application user a security role with the View Audit Summary privilege (prvReadAuditSummary)", c.env), Err: err}
+}
+
 // AuditsPage fetches one page of audits from pageURL (AuditsURL, a saved
 // nextLink, or a path relative to the Web API base).
 func (c *Client) AuditsPage(ctx context.Context, pageURL string) (AuditPage, error) {
@@ -495,7 +509,7 @@ func (c *Client) AuditsPage(ctx context.Context, pageURL string) (AuditPage, err
 	}
 	p, err := odata.GetPageOf[wireAudit](ctx, c.c, u, c.header())
 	if err != nil {
-		return AuditPage{}, err
+		return AuditPage{}, c.auditForbidden(err)
 	}
 	return auditPage(p)
 }
@@ -510,11 +524,17 @@ func (c *Client) Audits(ctx context.Context, startURL string, fn func(rows []Aud
 	if err != nil {
 		return err
 	}
-	return odata.PagesOf(ctx, c.c, u, c.header(), func(p *odata.PageOf[wireAudit]) error {
+	var fnErr error
+	err = odata.PagesOf(ctx, c.c, u, c.header(), func(p *odata.PageOf[wireAudit]) error {
 		ap, err := auditPage(p)
 		if err != nil {
 			return err
 		}
-		return fn(ap.Rows, ap.NextLink)
+		fnErr = fn(ap.Rows, ap.NextLink)
+		return fnErr
 	})
+	if err != nil && err == fnErr {
+		return err // the caller's own error, unchanged
+	}
+	return c.auditForbidden(err)
 }

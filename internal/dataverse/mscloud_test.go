@@ -3,6 +3,7 @@ package dataverse_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,7 +189,7 @@ func TestSimulatorAuditErrorsAndFaults(t *testing.T) {
 	tn.SetAppAuditRead(0, false)
 	_, err = c.AuditsPage(ctx, c.AuditsURL(dataverse.AuditQuery{}))
 	oe, ok := odata.AsError(err)
-	if !sam.IsCode(err, sam.EFORBIDDEN) || !ok || oe.Code == "" {
+	if !sam.IsCode(err, sam.EFORBIDDEN) || !ok || oe.Code == "" || !strings.Contains(err.Error(), "prvReadAuditSummary") {
 		t.Fatalf("without prvReadAuditSummary: %v", err)
 	}
 

@@ -9,6 +9,7 @@ package msgraph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -74,6 +75,16 @@ func asResync(err error) error {
 		return err
 	}
 	return &sam.Error{Code: sam.ECONFLICT, Message: "Graph no longer accepts the saved link; a full resync is required", Err: &resyncError{oe}}
+}
+
+// forbidden adds, to a 403 answer, what to grant: the Graph application
+// permission(s) the call needs, with admin consent. Other errors are
+// returned unchanged; the *odata.Error stays in the chain.
+func forbidden(err error, what, permissions string) error {
+	if !sam.IsCode(err, sam.EFORBIDDEN) {
+		return err
+	}
+	return &sam.Error{Code: sam.EFORBIDDEN, Message: fmt.Sprintf("Microsoft Graph refused to %s: grant the application permission %s with admin consent", what, permissions), Err: err}
 }
 
 // Client calls Microsoft Graph. It is safe for concurrent use.
@@ -171,7 +182,7 @@ func (c *Client) UsersPage(ctx context.Context, pageURL string) (UserPage, error
 	}
 	p, err := odata.GetPageOf[wireUser](ctx, c.c, u, nil)
 	if err != nil {
-		return UserPage{}, asResync(err)
+		return UserPage{}, forbidden(asResync(err), "list users", usersPermission(u))
 	}
 	return userPage(p), nil
 }
@@ -201,8 +212,15 @@ func (c *Client) Delta(ctx context.Context, startURL string, fn func(page DeltaP
 	if err != nil {
 		return err
 	}
-	err = odata.PagesOf(ctx, c.c, u, nil, func(p *odata.PageOf[wireUser]) error { return fn(userPage(p)) })
-	return asResync(err)
+	var fnErr error
+	err = odata.PagesOf(ctx, c.c, u, nil, func(p *odata.PageOf[wireUser]) error {
+		fnErr = fn(userPage(p))
+		return fnErr
+	})
+	if err != nil && err == fnErr {
+		return err // the caller's own error, unchanged
+	}
+	return forbidden(asResync(err), "list users", usersPermission(u))
 }
 
 // Organization returns the tenant (GET /organization). ENOTFOUND if Graph
@@ -226,7 +244,7 @@ func (c *Client) Organization(ctx context.Context) (*Organization, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, forbidden(err, "read the organization", "Organization.Read.All")
 	}
 	if out == nil {
 		return nil, sam.Errorf(sam.ENOTFOUND, "graph: /organization returned no tenant")
@@ -244,7 +262,7 @@ func (c *Client) SubscribedSKUs(ctx context.Context) ([]SubscribedSKU, error) {
 		}
 		return nil
 	})
-	return out, err
+	return out, forbidden(err, "list the subscribed SKUs", "LicenseAssignment.Read.All (or Organization.Read.All)")
 }
 
 // LicenseDetails returns the licences of one user (GET
@@ -257,7 +275,7 @@ func (c *Client) LicenseDetails(ctx context.Context, userID string) ([]LicenseDe
 		}
 		return nil
 	})
-	return out, err
+	return out, forbidden(err, "read licence details", "User.Read.All")
 }
 
 // AssignLicense adds and removes licences of one user (POST
@@ -278,7 +296,7 @@ func (c *Client) AssignLicense(ctx context.Context, userID string, add []Assigne
 	}{add, remove}
 	var w wireUser
 	if err := c.c.Do(ctx, http.MethodPost, c.base+"/users/"+url.PathEscape(userID)+"/assignLicense", nil, body, &w); err != nil {
-		return nil, err
+		return nil, forbidden(err, "change licence assignments", "User.ReadWrite.All (or LicenseAssignment.ReadWrite.All)")
 	}
 	u := w.user()
 	return &u, nil
@@ -289,7 +307,16 @@ func (c *Client) AssignLicense(ctx context.Context, userID string, add []Assigne
 // licence. ENOTFOUND when the group, the user or the membership does not
 // exist.
 func (c *Client) RemoveGroupMember(ctx context.Context, groupID, userID string) error {
-	return c.c.Do(ctx, http.MethodDelete, c.base+"/groups/"+url.PathEscape(groupID)+"/members/"+url.PathEscape(userID)+"/$ref", nil, nil, nil)
+	err := c.c.Do(ctx, http.MethodDelete, c.base+"/groups/"+url.PathEscape(groupID)+"/members/"+url.PathEscape(userID)+"/$ref", nil, nil, nil)
+	return forbidden(err, "remove group members", "GroupMember.ReadWrite.All")
+}
+
+// usersPermission names the permissions a users read needs.
+func usersPermission(u string) string {
+	if strings.Contains(strings.ToLower(u), "signinactivity") {
+		return "User.Read.All and AuditLog.Read.All (sign-in activity also needs Entra ID P1 or P2)"
+	}
+	return "User.Read.All"
 }
 
 // CanReadSignInActivity probes whether users' signInActivity is readable

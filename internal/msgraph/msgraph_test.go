@@ -461,6 +461,15 @@ func TestCanReadSignInActivity(t *testing.T) {
 	if ok, err := c.CanReadSignInActivity(context.Background()); ok || err != nil {
 		t.Fatalf("denied: %v %v", ok, err)
 	}
+	_, err := c.UsersPage(context.Background(), c.UsersURL([]string{"id", SignInActivityField}, 5))
+	if !sam.IsCode(err, sam.EFORBIDDEN) || !strings.Contains(err.Error(), "AuditLog.Read.All") || !strings.Contains(err.Error(), "Authentication_RequestFromNonPremiumTenantOrB2CTenant") {
+		t.Fatalf("403 without a hint: %v", err)
+	}
+	// fn's own errors come back unchanged, whatever their kind.
+	mine := sam.Errorf(sam.EFORBIDDEN, "mine")
+	if err := c.ListUsers(context.Background(), c.UsersURL(nil, 2), func([]User, string) error { return mine }); err != mine {
+		t.Fatalf("fn error %v", err)
+	}
 	bad := New(g.srv.URL+"/v1.0", odata.New(odata.Config{Service: odata.ServiceGraph, Tokens: odata.StaticToken("wrong")}))
 	if _, err := bad.CanReadSignInActivity(context.Background()); !sam.IsCode(err, sam.EUNAUTHORIZED) {
 		t.Fatalf("bad token: %v", err)
