@@ -94,8 +94,8 @@ func TestKillAndResume(t *testing.T) {
 		t.Skip("subprocess test")
 	}
 	cfg := generated(11, 2000, 2)
-	cfg.Faults.Dataverse.Latency = mscloud.Duration(2 * time.Millisecond)
-	cfg.Faults.Graph.Latency = mscloud.Duration(2 * time.Millisecond)
+	cfg.Faults.Dataverse.Latency = mscloud.Duration(time.Millisecond)
+	cfg.Faults.Graph.Latency = mscloud.Duration(time.Millisecond)
 	b := setup(t, cfg)
 	dir := t.TempDir()
 	exe, err := os.Executable()
@@ -119,7 +119,7 @@ func TestKillAndResume(t *testing.T) {
 	run := func(db string, killAfter time.Duration) (finished bool) {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
-			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=400")
+			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=1000")
 		out := &limitedBuffer{max: 4096}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -155,13 +155,27 @@ func TestKillAndResume(t *testing.T) {
 	killed := newDB("killed.db")
 	rng := rand.New(rand.NewPCG(11, 17))
 	kills := 0
+	// A killed run resumes where it stopped, so every run gets a short
+	// random slice of the whole sync; 15 runs cover it about once.
 	for i := 0; i < 15; i++ {
-		d := time.Duration(float64(full) * (0.05 + 0.9*rng.Float64()))
+		d := time.Duration(float64(full) * (0.02 + 0.1*rng.Float64()))
 		if !run(killed, d) {
 			kills++
 		}
 	}
 	run(killed, 0)
+	t.Logf("%d of 15 runs killed", kills)
+	ks := openStore(t, killed)
+	runs, err := ks.Runs(b.ctx, store.RunFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		t.Logf("run %d %s full=%v %s requests=%d", r.ID, r.Kind, r.Full, r.Status, r.Requests)
+		if r.Status == sam.RunRunning {
+			t.Errorf("run %d (%s) still running after a completed sync", r.ID, r.Kind)
+		}
+	}
 	if kills < 10 {
 		t.Errorf("only %d of 15 runs were killed; the kill points did not fall inside the sync", kills)
 	}

@@ -21,14 +21,15 @@ import (
 // bundle is one simulator, one SQLite store and one profile connected to
 // the simulator's first tenant.
 type bundle struct {
-	t   testing.TB
-	ctx context.Context
-	srv *mscloud.Server
-	ten *tenant.Tenant
-	st  store.Store
-	p   *sam.Profile
-	src *ingest.Sources
-	sy  *ingest.Syncer
+	t    testing.TB
+	ctx  context.Context
+	srv  *mscloud.Server
+	ten  *tenant.Tenant
+	st   store.Store
+	path string // of st
+	p    *sam.Profile
+	src  *ingest.Sources
+	sy   *ingest.Syncer
 	// signInHistory accepts more entra:signin days than the ground truth
 	// for untracked models: sign-ins seen by earlier syncs stay evidence,
 	// while the truth knows only the latest sign-in.
@@ -45,7 +46,8 @@ func setup(t testing.TB, cfg mscloud.Config) *bundle {
 	}
 	t.Cleanup(func() { srv.Close() })
 	b := &bundle{t: t, ctx: ctx, srv: srv, ten: srv.Tenant()}
-	b.st = openStore(t, filepath.Join(t.TempDir(), "seatwise.db"))
+	b.path = filepath.Join(t.TempDir(), "seatwise.db")
+	b.st = openStore(t, b.path)
 	info := srv.Info()
 	p := &sam.Profile{Name: "sim", DisplayName: "Simulator", TenantID: info.TenantID, ClientID: info.ClientID,
 		AuthMode: sam.AuthClientSecret, LoginURL: info.LoginURL, GraphURL: info.GraphURL, CAFile: info.CAFile,
@@ -203,5 +205,37 @@ func (b *bundle) checkTruth() {
 			diffs = append(diffs[:25], fmt.Sprintf("... and %d more", len(diffs)-25))
 		}
 		b.t.Errorf("store differs from ground truth (%d users):\n%s", len(truth.Users), strings.Join(diffs, "\n"))
+	}
+}
+
+// syncCopy creates another database at path with the same profile and syncs
+// it once (full) with fresh clients, as a reference run.
+func (b *bundle) syncCopy(path string) {
+	b.t.Helper()
+	st := openStore(b.t, path)
+	p := *b.p
+	p.ID = 0
+	p.Environments = nil
+	for _, e := range b.p.Environments {
+		p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
+	}
+	if err := st.CreateProfile(b.ctx, &p); err != nil {
+		b.t.Fatal(err)
+	}
+	src, err := ingest.NewSources(&p, b.srv.Info().ClientSecret, ingest.ClientOptions{HTTPClient: b.srv.Client()})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	sy := &ingest.Syncer{Store: st, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
+		Dataverse: src.Dataverse, Counters: src, Now: b.ten.Now}
+	if _, err := sy.Subscriptions(b.ctx, &p, ingest.SubscriptionOptions{}); err != nil {
+		b.t.Fatal(err)
+	}
+	pp, err := st.Profile(b.ctx, p.ID)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if _, err := sy.Activity(b.ctx, pp); err != nil {
+		b.t.Fatal(err)
 	}
 }
