@@ -358,7 +358,12 @@ func TestConcurrencyIsBounded(t *testing.T) {
 		}()
 	}
 	// Wait until two requests are held by the server, then let them all go.
+	deadline := time.Now().Add(10 * time.Second)
 	for peak.Load() < 2 {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("only %d request(s) in flight with MaxConcurrency 2", peak.Load())
+		}
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
