@@ -2,10 +2,13 @@
 // (Entra ID) v2.0 token endpoint for the Graph and Dataverse clients.
 //
 // ClientCredentials is the app-only source (client-credentials grant with a
-// client secret, one resource scope "{resource}/.default" per source). The
-// seam for other sign-in modes is odata.TokenSource: a delegated source
-// (refresh-token grant) implements the same two methods and plugs into the
-// same clients.
+// client secret, one resource scope "{resource}/.default" per source).
+// Delegated access is an administrator's sign-in (AuthCodeURL with PKCE,
+// ExchangeCode) kept as a Grant whose refresh token is redeemed, and rotated,
+// for each resource (Grant.Source). Both are odata.TokenSources, the seam
+// through which any sign-in mode (certificates later) plugs into the
+// Graph and Dataverse clients. Every source caches its token until shortly
+// before expiry and shares one refresh between concurrent callers.
 //
 // The token request is written directly on odata.Client rather than with
 // golang.org/x/oauth2/clientcredentials, because (1) the request then shares
