@@ -400,3 +400,25 @@ func TestNotAnAbsoluteURL(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestAttemptTimeoutIsRetried(t *testing.T) {
+	t.Parallel()
+	// The first answer never comes: the handler waits until the client
+	// gives up on the attempt and closes the connection.
+	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	s := newScript(t, jsonAnswer(200, okEntity), hang)
+	c, fs := testClient(t, func(c *Config) { c.AttemptTimeout = 50 * time.Millisecond })
+	if err := c.Get(context.Background(), s.url("/x"), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.requests()) != 2 || len(fs.all()) != 1 {
+		t.Fatalf("%d requests, waits %v", len(s.requests()), fs.all())
+	}
+	// Always hanging: EUNAVAILABLE naming the timeout.
+	s2 := newScript(t, hang)
+	c2, _ := testClient(t, func(c *Config) { c.AttemptTimeout = 20 * time.Millisecond; c.MaxAttempts = 2 })
+	err := c2.Get(context.Background(), s2.url("/x"), nil, nil)
+	if !sam.IsCode(err, sam.EUNAVAILABLE) || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("err %v", err)
+	}
+}
