@@ -317,3 +317,99 @@ func usageLocation(t *testing.T, b *bundle, userID string) string {
 	}
 	return u.UsageLocation
 }
+
+// TestScenarios syncs scenario tenants built for exact cases and compares
+// every subscription with the ground truth, then checks the cases by name:
+// complete coverage (direct, group, direct and group, disabled, never
+// active, web services only, records only, one environment only, an SKU
+// unknown to the catalog, Office ignored, Entra sign-in counted only for
+// untracked models, evidence on the first day of the window, ties between
+// sources), and gaps in coverage (auditing off, user access auditing off,
+// retention shorter than the window, no sign-in permission).
+func TestScenarios(t *testing.T) {
+	type want struct {
+		class  sam.UsageClass
+		source sam.ActivitySource
+		group  bool
+	}
+	tests := []struct {
+		file     string
+		subs     map[string]want // UPN → expected subscription (users holding one SKU)
+		warnings []string
+	}{
+		{"testdata/scenario-complete.json", map[string]want{
+			"daily@fabrikam.com":        {sam.UsageActive, sam.SourceRecord, false},
+			"group@fabrikam.com":        {sam.UsageInactive30, sam.SourceAccessWeb, true},
+			"both@fabrikam.com":         {sam.UsageInactive60, sam.SourceAccessWeb, false},
+			"leaver@fabrikam.com":       {sam.UsageDisabled, sam.SourceAccessWeb, false},
+			"never@fabrikam.com":        {sam.UsageNeverActive, "", false},
+			"api@fabrikam.com":          {sam.UsageActive, sam.SourceAccessAPI, false},
+			"records@fabrikam.com":      {sam.UsageLow, sam.SourceRecord, false},
+			"oneenv@fabrikam.com":       {sam.UsageActive, sam.SourceAccessWeb, false},
+			"isv@fabrikam.com":          {sam.UsageLow, sam.SourceSignIn, false},
+			"signin-sales@fabrikam.com": {sam.UsageNeverActive, "", false},
+			"powerapps@fabrikam.com":    {sam.UsageLow, sam.SourceSignIn, false},
+			"edge90@fabrikam.com":       {sam.UsageInactive90, sam.SourceAccessWeb, false},
+			"tie@fabrikam.com":          {sam.UsageLow, sam.SourceAccessWeb, false},
+			"teams@fabrikam.com":        {sam.UsageLow, sam.SourceRecord, false},
+		}, nil},
+		{"testdata/scenario-gaps.json", map[string]want{
+			"active@tailspin.com":    {sam.UsageActive, sam.SourceAccessWeb, false},
+			"dormant@tailspin.com":   {sam.UsageUnknown, sam.SourceAccessWeb, false},
+			"auditoff@tailspin.com":  {sam.UsageUnknown, "", false},
+			"never@tailspin.com":     {sam.UsageUnknown, "", false},
+			"shortonly@tailspin.com": {sam.UsageUnknown, "", false},
+			"disabled@tailspin.com":  {sam.UsageDisabled, "", false},
+			"apps@tailspin.com":      {sam.UsageLow, sam.SourceRecord, false},
+		}, []string{"auditing is off", "user access auditing is off", "shorter than the analysis window", "sign-in activity cannot be read"}},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			b := setup(t, mscloud.Config{Tenants: []mscloud.TenantConfig{{Scenario: tt.file}}})
+			sr, ar := b.sync(false)
+			b.checkTruth()
+			subs := openSubs(t, b.st, b.p.ID)
+			byUPN := map[string][]*sam.Subscription{}
+			for _, s := range subs {
+				byUPN[s.UPN] = append(byUPN[s.UPN], s)
+			}
+			for upn, w := range tt.subs {
+				got := byUPN[upn]
+				if len(got) != 1 {
+					t.Errorf("%s: %d subscriptions, want 1", upn, len(got))
+					continue
+				}
+				s := got[0]
+				if s.UsageClass != w.class || s.LastActivitySource != string(w.source) || (s.AssignedByGroup != "") != w.group {
+					t.Errorf("%s: class %s source %q group %q; want %s %q group %v", upn, s.UsageClass, s.LastActivitySource, s.AssignedByGroup, w.class, w.source, w.group)
+				}
+			}
+			for upn := range byUPN {
+				if _, ok := tt.subs[upn]; !ok {
+					t.Errorf("unexpected subscription of %s (Office-only and deleted users hold none)", upn)
+				}
+			}
+			warnings := strings.Join(append(sr.Run.Warnings, ar.Run.Warnings...), "\n")
+			for _, w := range tt.warnings {
+				if !strings.Contains(warnings, w) {
+					t.Errorf("warnings lack %q:\n%s", w, warnings)
+				}
+			}
+			if tt.warnings == nil && warnings != "" {
+				t.Errorf("unexpected warnings:\n%s", warnings)
+			}
+			models, err := b.st.SoftwareModels(b.ctx, store.ModelFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range models {
+				if m.PartNumber == "ENTERPRISEPACK" {
+					t.Error("Office SKU stored as a software model")
+				}
+				if m.SKUID == "22222222-3333-4444-8555-666666666666" && (m.Mapped || m.PartNumber != "ISV_ROUTING_ADDON") {
+					t.Errorf("unknown SKU model = %+v, want unmapped ISV_ROUTING_ADDON", m)
+				}
+			}
+		})
+	}
+}
