@@ -53,6 +53,7 @@ type accessClaims struct {
 	Scp   string   `json:"scp"`
 	Exp   int64    `json:"exp"`
 	Nbf   int64    `json:"nbf"`
+	Gen   int64    `json:"xms_sim_gen"`
 }
 
 // authFailure says why a bearer token was refused.
@@ -85,7 +86,7 @@ func (s *Server) authenticate(r *http.Request, want func(resource) bool) (*princ
 		return nil, &authFailure{http.StatusUnauthorized, "Access token validation failure.", "signature"}
 	}
 	now := time.Now().Unix()
-	if now >= c.Exp || now < c.Nbf {
+	if now >= c.Exp || now < c.Nbf || c.Gen < s.tokenGen.Load() {
 		return nil, &authFailure{http.StatusUnauthorized, "Access token has expired or is not yet valid.", "expired"}
 	}
 	tc := s.tenantsByName[strings.ToLower(c.Tid)]

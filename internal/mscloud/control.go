@@ -21,6 +21,7 @@ import (
 //	GET|PUT /_mscloud/faults                                 Faults
 //	GET|PUT /_mscloud/limits                                 Limits
 //	PUT    /_mscloud/token-lifetime                          {"lifetime":"1m"}
+//	POST   /_mscloud/tokens/expire                           every access token issued so far expires
 //	GET    /_mscloud/tenants/{tenant}/truth?from=RFC3339&envs=0,1    tenant.Truth
 //	GET    /_mscloud/tenants/{tenant}/users/{id}             tenant.User
 //	GET    /_mscloud/tenants/{tenant}/users/{id}/truth?from=&envs=   tenant.UserTruth
@@ -54,6 +55,10 @@ func (s *Server) controlMux() *http.ServeMux {
 			return
 		}
 		ok(w, s.Faults())
+	})
+	m.HandleFunc("POST /tokens/expire", func(w http.ResponseWriter, r *http.Request) {
+		s.ExpireAccessTokens()
+		ok(w, map[string]any{"expired": true})
 	})
 	m.HandleFunc("GET /limits", func(w http.ResponseWriter, r *http.Request) { ok(w, s.limits.get()) })
 	m.HandleFunc("PUT /limits", func(w http.ResponseWriter, r *http.Request) {

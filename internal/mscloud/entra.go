@@ -396,6 +396,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, tenantName st
 		})
 	}
 	if r.Method == http.MethodGet {
+		if p.Get("prompt") == "none" {
+			// The simulator keeps no browser session: silent sign-in fails.
+			fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.")
+			return
+		}
 		render("", p.Get("login_hint"))
 		return
 	}
@@ -651,6 +656,7 @@ func (s *Server) mintAccess(claims map[string]any) (string, int, error) {
 	life := s.tokenLifetime()
 	exp := time.Now().Add(life)
 	claims["exp"] = exp.Unix()
+	claims["xms_sim_gen"] = s.tokenGen.Load()
 	tok, err := s.signer.sign(claims)
 	secs := int(life/time.Second) - 1
 	if secs < 1 {

@@ -394,3 +394,5 @@ func TestAccessTokenExpiry(t *testing.T) {
 		t.Errorf("expired token: %d %s", st, body)
 	}
 }
+
+func oauthParam(k, v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam(k, v) }

@@ -606,7 +606,7 @@ func (g *graphCall) users(_ []string) {
 		sel = userDefaultProps
 	}
 	if slices.Contains(sel, "signInActivity") && !g.p.has("AuditLog.Read.All") {
-		g.error(http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "Neither tenant is B2C or tenant doesn't have premium license")
+		g.error(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 		return
 	}
 	match, ferr := userMatcher(pt.Filter)

@@ -26,6 +26,7 @@
 package mscloud
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -99,6 +100,7 @@ type Server struct {
 	lifetime     atomic.Int64 // ns
 	refreshInact atomic.Int64 // ns
 	deltaLife    atomic.Int64 // ns
+	tokenGen     atomic.Int64 // access tokens of an earlier generation are expired
 
 	servers []*http.Server
 	wg      sync.WaitGroup
@@ -372,6 +374,13 @@ func (s *Server) tokenLifetime() time.Duration     { return time.Duration(s.life
 func (s *Server) refreshInactivity() time.Duration { return time.Duration(s.refreshInact.Load()) }
 func (s *Server) deltaLifetime() time.Duration     { return time.Duration(s.deltaLife.Load()) }
 
+// ExpireAccessTokens makes every access token issued so far expire now:
+// Graph and Dataverse answer them with 401 "Access token has expired or is
+// not yet valid." (refresh tokens and client secrets are unaffected).
+func (s *Server) ExpireAccessTokens() {
+	s.tokenGen.Add(1)
+}
+
 // SetFaults replaces the fault configuration.
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.Validate(); err != nil {
@@ -390,6 +399,15 @@ func (s *Server) SetLimits(l Limits) { s.limits.set(l) }
 // ServeHTTP dispatches by path prefix to the control API, Graph, Dataverse
 // or the identity platform.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			// The path only: queries and bodies may carry tokens and secrets.
+			s.log.Debug("mscloud request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		}()
+		w = sw
+	}
 	p := r.URL.Path
 	switch {
 	case p == "/_mscloud" || strings.HasPrefix(p, "/_mscloud/"):
@@ -526,4 +544,38 @@ func (s *Server) pagingMAC(data []byte) []byte {
 	m := hmac.New(sha256.New, s.hmacKey)
 	m.Write(data)
 	return m.Sum(nil)[:16]
+}
+
+// statusWriter records the status for the request log and keeps the
+// Hijacker and Flusher of the connection reachable.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(c int) {
+	if w.status == 0 {
+		w.status = c
+	}
+	w.ResponseWriter.WriteHeader(c)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := w.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("the connection cannot be hijacked")
 }
