@@ -351,7 +351,7 @@ func TestScenarios(t *testing.T) {
 			"powerapps@fabrikam.com":    {sam.UsageLow, sam.SourceSignIn, false},
 			"edge90@fabrikam.com":       {sam.UsageInactive90, sam.SourceAccessWeb, false},
 			"tie@fabrikam.com":          {sam.UsageLow, sam.SourceAccessWeb, false},
-			"teams@fabrikam.com":        {sam.UsageLow, sam.SourceRecord, false},
+			"teams@fabrikam.com":        {sam.UsageActive, sam.SourceRecord, false},
 		}, nil},
 		{"testdata/scenario-gaps.json", map[string]want{
 			"active@tailspin.com":    {sam.UsageActive, sam.SourceAccessWeb, false},
