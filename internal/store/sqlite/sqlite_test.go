@@ -1,12 +1,13 @@
 package sqlite_test
 
 import (
-	"strings"
-
-	"github.com/seatwise/seatwise/internal/sam"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 	"github.com/seatwise/seatwise/internal/store/sqlite"
 	"github.com/seatwise/seatwise/internal/store/storetest"
@@ -83,4 +84,47 @@ func BenchmarkSync(b *testing.B) {
 		b.Cleanup(func() { s.Close() })
 		return s
 	}, 10000)
+}
+
+// TestConcurrentOpen opens one new file from several handles at once, as
+// several processes starting together would: all migrate and succeed.
+func TestConcurrentOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	const n = 4
+	var wg sync.WaitGroup
+	stores := make([]store.Store, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = sqlite.Open(t.Context(), path)
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("open %d: %v", i, errs[i])
+		}
+		defer stores[i].Close()
+	}
+	// Writers in different handles take turns.
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &sam.Profile{Name: "p" + strconv.Itoa(i), TenantID: "00000000-0000-4000-8000-000000000001"}
+			errs[i] = stores[i].CreateProfile(t.Context(), p)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	ps, err := stores[0].Profiles(t.Context())
+	if err != nil || len(ps) != n {
+		t.Errorf("Profiles() = %d, %v; want %d", len(ps), err, n)
+	}
 }

@@ -190,12 +190,15 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 		if err := s.upsertModels(ctx, tx, c.Models); err != nil {
 			return err
 		}
-		for i := range c.Units {
-			if c.Units[i].ProfileID == 0 {
-				c.Units[i].ProfileID = p
+		units := make([]sam.SKUUnits, len(c.Units))
+		for i, u := range c.Units {
+			if u.ProfileID != 0 && u.ProfileID != p {
+				return sam.Errorf(sam.EINVALID, "unit counts of profile %d in a run of profile %d", u.ProfileID, p)
 			}
+			u.ProfileID = p
+			units[i] = u
 		}
-		if err := s.putUnits(ctx, tx, c.Units); err != nil {
+		if err := s.putUnits(ctx, tx, units); err != nil {
 			return err
 		}
 		// Every SKU held gets a model, unmapped when the run did not bring one.
