@@ -242,3 +242,47 @@ func firstUser(t *testing.T, tn *tenant.Tenant) string {
 	}
 	return users[0].ID
 }
+
+func TestSimulatorLicenseDetailsBatch(t *testing.T) {
+	t.Parallel()
+	srv, c := simGraph(t, 45, mscloud.Faults{})
+	tn := srv.Tenant()
+	users, _, err := tn.UsersPage("", 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"00000000-0000-0000-0000-000000000000"} // unknown: left out
+	for _, u := range users {
+		ids = append(ids, u.ID)
+	}
+	got, err := c.LicenseDetailsOf(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(users) {
+		t.Fatalf("%d users with details, tenant has %d", len(got), len(users))
+	}
+	for _, u := range users {
+		d := got[u.ID]
+		if len(d) != len(u.AssignedLicenses) {
+			t.Fatalf("user %s: %d licence details, %d assigned", u.ID, len(d), len(u.AssignedLicenses))
+		}
+		for _, l := range d {
+			if !containsSKU(u.AssignedLicenses, l.SKUID) {
+				t.Fatalf("user %s: detail %s not assigned", u.ID, l.SKUID)
+			}
+		}
+	}
+	if st := c.OData().Stats(); st.Requests > 4 { // one token request and three batches
+		t.Fatalf("%d requests for %d users", st.Requests, len(ids))
+	}
+}
+
+func containsSKU(ls []tenant.AssignedLicense, sku string) bool {
+	for _, l := range ls {
+		if l.SKUID == sku {
+			return true
+		}
+	}
+	return false
+}

@@ -253,3 +253,24 @@ func firstLine(s string, max int) string {
 	}
 	return s
 }
+
+// ResponseError builds the error of a failed response that did not come
+// through Send, such as one item of a Graph $batch answer: an *Error with
+// the status, the Microsoft code and message parsed from body, and
+// Retry-After from header, wrapped in a *sam.Error of its kind. rawURL is
+// redacted.
+func ResponseError(service, method, rawURL string, status int, header http.Header, body []byte) error {
+	e := &Error{Service: service, Method: method, URL: RedactURL(rawURL), Status: status, Attempts: 1}
+	b, _ := ParseErrorBody(body)
+	e.Code, e.Message, e.InnerCode = b.Code, b.Message, b.InnerCode
+	e.ErrorCodes, e.TraceID, e.CorrelationID, e.RequestID = b.ErrorCodes, b.TraceID, b.CorrelationID, b.RequestID
+	if e.RequestID == "" {
+		e.RequestID = requestID(header)
+	}
+	if header != nil {
+		if d, ok := ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+			e.RetryAfter = d
+		}
+	}
+	return classified(e)
+}
