@@ -100,7 +100,7 @@ func (g *graphCall) delta(_ []string) {
 		g.error(http.StatusBadRequest, "Request_UnsupportedQuery", ferr.Error())
 		return
 	}
-	var rows []obj
+	var rows []any
 	var nextTok string
 	if pt.Kind == "delta-init" {
 		users, next, err := t.UsersPage(pt.After, pt.Top, match)
@@ -109,7 +109,7 @@ func (g *graphCall) delta(_ []string) {
 			return
 		}
 		for i := range users {
-			rows = append(rows, renderUser(&users[i], sel, false))
+			rows = append(rows, userJSON(&users[i], sel, false))
 		}
 		if next != "" {
 			nt := pt
@@ -150,7 +150,7 @@ func (g *graphCall) delta(_ []string) {
 			if match != nil && !match(&u) {
 				continue
 			}
-			rows = append(rows, renderUser(&u, sel, false))
+			rows = append(rows, userJSON(&u, sel, false))
 		}
 		if n < len(pending) {
 			nt := pt
@@ -163,7 +163,7 @@ func (g *graphCall) delta(_ []string) {
 
 // deltaPage writes one delta page: a nextLink when more follows, else a
 // deltaLink for the changes after pt.Upto (or pt.Seq for "latest").
-func (g *graphCall) deltaPage(pt pageToken, rows []obj, nextTok string) {
+func (g *graphCall) deltaPage(pt pageToken, rows []any, nextTok string) {
 	q := g.r.URL.Query()
 	ctxURL := g.base + "/$metadata#users"
 	if q.Get("$skiptoken") == "" && q.Get("$deltatoken") == "" && pt.Select != "" {
@@ -183,7 +183,7 @@ func (g *graphCall) deltaPage(pt pageToken, rows []obj, nextTok string) {
 		out = out.add("@odata.deltaLink", g.base+"/users/delta?$deltatoken="+g.s.encodeToken(dt))
 	}
 	if rows == nil {
-		rows = []obj{}
+		rows = []any{}
 	}
 	out = out.add("value", rows)
 	g.json(http.StatusOK, out)

@@ -628,11 +628,7 @@ func (g *graphCall) users(_ []string) {
 		nt.After = next
 		out = out.add("@odata.nextLink", g.base+"/users?"+pageQuery(pt)+"$skiptoken="+g.s.encodeToken(nt))
 	}
-	rows := make([]obj, len(users))
-	for i := range users {
-		rows[i] = renderUser(&users[i], sel, false)
-	}
-	out = out.add("value", rows)
+	out = out.add("value", userRows{users, sel})
 	g.json(http.StatusOK, out)
 }
 

@@ -99,6 +99,15 @@ func appendJSON(b []byte, v any) []byte {
 		return append(b, ']')
 	case rawJSON:
 		return append(b, x...)
+	case userRows:
+		b = append(b, '[')
+		for i := range x.users {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendUser(b, &x.users[i], x.sel, false)
+		}
+		return append(b, ']')
 	default:
 		j, err := json.Marshal(x)
 		if err != nil {

@@ -43,3 +43,22 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendUserMatchesTree checks the direct user encoder against the
+// generic one for every property and every user of a generated tenant.
+func TestAppendUserMatchesTree(t *testing.T) {
+	b := setup(t, 60, 1)
+	users, _, err := b.s.Tenant().UsersPage("", 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range users {
+		for _, upper := range []bool{false, true} {
+			got := string(appendUser(nil, &users[i], userProps, upper))
+			want := string(appendJSON(nil, renderUser(&users[i], userProps, upper)))
+			if got != want {
+				t.Fatalf("user %s:\n got  %s\n want %s", users[i].ID, got, want)
+			}
+		}
+	}
+}
