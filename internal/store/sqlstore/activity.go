@@ -18,7 +18,7 @@ import (
 // while the run went on is accepted and ignored at commit.)
 func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID int64, users []store.SystemUser) error {
 	return s.inTx(ctx, fmt.Sprintf("stage Dataverse users of run %d", runID(r)), func(tx *sql.Tx) error {
-		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
 		}
 		if _, err := s.requireEnvironment(ctx, tx, r.ProfileID, environmentID); err != nil {
@@ -79,7 +79,7 @@ func (s *Store) requireEnvironment(ctx context.Context, q querier, profileID, en
 // belongs to another profile.
 func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.StagedActivity) error {
 	return s.inTx(ctx, fmt.Sprintf("stage activity of run %d", runID(r)), func(tx *sql.Tx) error {
-		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
 		}
 		// Rows with the same key are merged here first: one statement
@@ -153,7 +153,7 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 	}
 	now := timestamp(c.Now)
 	err := s.inTx(ctx, fmt.Sprintf("commit activity run %d", runID(r)), func(tx *sql.Tx) error {
-		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
 		}
 		p := r.ProfileID

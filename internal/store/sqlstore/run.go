@@ -66,15 +66,16 @@ func runJSON(r *sam.Run) (counts, warnings string, err error) {
 	return string(cb), string(wb), nil
 }
 
-// lockRunningRun checks that run id exists and is running (locking its row
-// on PostgreSQL until the transaction ends). ENOTFOUND or ECONFLICT.
-func (s *Store) lockRunningRun(ctx context.Context, tx *sql.Tx, r *sam.Run) error {
+// lockRunningRun checks that run r exists, is running and (unless kind is
+// "") is of that kind, locking its row on PostgreSQL until the transaction
+// ends. ENOTFOUND, ECONFLICT or EINVALID.
+func (s *Store) lockRunningRun(ctx context.Context, tx *sql.Tx, r *sam.Run, kind sam.RunKind) error {
 	if r == nil {
 		return sam.Errorf(sam.EINVALID, "run is missing")
 	}
-	var status string
+	var status, gotKind string
 	var profileID int64
-	err := tx.QueryRowContext(ctx, `SELECT status, profile_id FROM runs WHERE id = $1`+s.d.ForUpdate, r.ID).Scan(&status, &profileID)
+	err := tx.QueryRowContext(ctx, `SELECT status, profile_id, kind FROM runs WHERE id = $1`+s.d.ForUpdate, r.ID).Scan(&status, &profileID, &gotKind)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sam.Errorf(sam.ENOTFOUND, "run %d not found", r.ID)
 	}
@@ -83,6 +84,9 @@ func (s *Store) lockRunningRun(ctx context.Context, tx *sql.Tx, r *sam.Run) erro
 	}
 	if sam.RunStatus(status) != sam.RunRunning {
 		return sam.Errorf(sam.ECONFLICT, "run %d has already %s", r.ID, status)
+	}
+	if kind != "" && sam.RunKind(gotKind) != kind {
+		return sam.Errorf(sam.EINVALID, "run %d is a %s run, not a %s run", r.ID, gotKind, kind)
 	}
 	if r.ProfileID != 0 && r.ProfileID != profileID {
 		return sam.Errorf(sam.EINVALID, "run %d belongs to profile %d, not %d", r.ID, profileID, r.ProfileID)
@@ -108,7 +112,7 @@ func (s *Store) saveProgress(ctx context.Context, tx *sql.Tx, r *sam.Run) error 
 // Error (the last error of a run that stays resumable). ENOTFOUND when the run does not exist, ECONFLICT when it has finished.
 func (s *Store) SaveRunProgress(ctx context.Context, r *sam.Run) error {
 	return s.inTx(ctx, fmt.Sprintf("save progress of run %d", runID(r)), func(tx *sql.Tx) error {
-		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+		if err := s.lockRunningRun(ctx, tx, r, ""); err != nil {
 			return err
 		}
 		return s.saveProgress(ctx, tx, r)
@@ -162,7 +166,7 @@ func (s *Store) FinishRun(ctx context.Context, r *sam.Run) error {
 		return sam.Errorf(sam.EINVALID, "finish run %d: status must be succeeded or failed", runID(r))
 	}
 	return s.inTx(ctx, fmt.Sprintf("finish run %d", r.ID), func(tx *sql.Tx) error {
-		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+		if err := s.lockRunningRun(ctx, tx, r, ""); err != nil {
 			return err
 		}
 		return s.finishRun(ctx, tx, r)

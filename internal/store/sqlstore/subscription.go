@@ -94,7 +94,7 @@ func (s *Store) Subscription(ctx context.Context, id int64) (*sam.Subscription, 
 // run, ECONFLICT for a run that has finished.
 func (s *Store) StageUsers(ctx context.Context, r *sam.Run, users []store.StagedUser) error {
 	return s.inTx(ctx, fmt.Sprintf("stage users of run %d", runID(r)), func(tx *sql.Tx) error {
-		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+		if err := s.lockRunningRun(ctx, tx, r, sam.RunSubscriptions); err != nil {
 			return err
 		}
 		if len(users) > 0 {
@@ -180,7 +180,7 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 	}
 	now := timestamp(c.Now)
 	err := s.inTx(ctx, fmt.Sprintf("commit subscriptions run %d", runID(r)), func(tx *sql.Tx) error {
-		if err := s.lockRunningRun(ctx, tx, r); err != nil {
+		if err := s.lockRunningRun(ctx, tx, r, sam.RunSubscriptions); err != nil {
 			return err
 		}
 		p := r.ProfileID

@@ -139,9 +139,23 @@ func testRunLifecycleErrors(t *testing.T, s store.Store) {
 	mustCode(t, s.StageSystemUsers(ctx(t), a, other, nil), sam.EINVALID)
 	mustCode(t, s.StageActivity(ctx(t), a, []store.StagedActivity{act(other, 1, now, sam.SourceAccessWeb, 1)}), sam.EINVALID)
 	mustCode(t, s.StageActivity(ctx(t), a, []store.StagedActivity{{EnvironmentID: p.Environments[0].ID, Day: now}}), sam.EINVALID)
-	mustCode(t, s.StageUsers(ctx(t), a, []store.StagedUser{{UPN: "no-id"}}), sam.EINVALID)
 	_, err = s.CommitActivity(ctx(t), a, store.ActivityCommit{Now: now, Environments: []sam.EnvironmentAudit{auditOK(other, now)}})
 	mustCode(t, err, sam.EINVALID)
+	// Each kind of run takes only its own kind of staging and commit.
+	sub := startRun(t, s, p.ID, sam.RunSubscriptions, true)
+	mustCode(t, s.StageUsers(ctx(t), sub, []store.StagedUser{{UPN: "no-id"}}), sam.EINVALID)
+	mustCode(t, s.StageUsers(ctx(t), sub, []store.StagedUser{{UserID: user(1), Licenses: []store.StagedLicense{{}}}}), sam.EINVALID)
+	mustCode(t, s.StageUsers(ctx(t), a, []store.StagedUser{staged(1, skuSales)}), sam.EINVALID)
+	_, err = s.CommitSubscriptions(ctx(t), a, store.SubscriptionCommit{Full: true, Now: now})
+	mustCode(t, err, sam.EINVALID)
+	mustCode(t, s.StageSystemUsers(ctx(t), sub, p.Environments[0].ID, nil), sam.EINVALID)
+	mustCode(t, s.StageActivity(ctx(t), sub, nil), sam.EINVALID)
+	_, err = s.CommitActivity(ctx(t), sub, store.ActivityCommit{Now: now})
+	mustCode(t, err, sam.EINVALID)
+	// A run of another profile is refused too.
+	wrong := *sub
+	wrong.ProfileID = p.ID + 1000
+	mustCode(t, s.StageUsers(ctx(t), &wrong, nil), sam.EINVALID)
 	// The failed commit changed nothing: the run still runs.
 	got, err := s.Run(ctx(t), a.ID)
 	must(t, err)
