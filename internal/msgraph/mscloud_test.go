@@ -286,3 +286,12 @@ func containsSKU(ls []tenant.AssignedLicense, sku string) bool {
 	}
 	return false
 }
+
+func TestSimulatorCountUsers(t *testing.T) {
+	t.Parallel()
+	srv, c := simGraph(t, 33, mscloud.Faults{})
+	n, err := c.CountUsers(context.Background(), "")
+	if err != nil || n != srv.Tenant().UserCount() {
+		t.Fatalf("count %d, %v; tenant has %d", n, err, srv.Tenant().UserCount())
+	}
+}

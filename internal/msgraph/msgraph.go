@@ -319,6 +319,41 @@ func usersPermission(u string) string {
 	return "User.Read.All"
 }
 
+// CountUsers returns the number of users (GET /users/$count with
+// ConsistencyLevel: eventual, a text/plain answer), optionally restricted by
+// an OData $filter ("" for all), e.g. to size a progress bar. The count is
+// eventually consistent: it may lag recent changes.
+func (c *Client) CountUsers(ctx context.Context, filter string) (int, error) {
+	u := c.base + "/users/$count"
+	if filter = strings.TrimSpace(filter); filter != "" {
+		u += "?$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
+	}
+	var n int
+	err := c.c.Send(ctx, &odata.Request{
+		Method: http.MethodGet, URL: u, Idempotent: true,
+		Header: http.Header{"Consistencylevel": {"eventual"}, "Accept": {"text/plain"}},
+		Decode: func(_ int, _ http.Header, body []byte) error {
+			v, err := strconv.Atoi(strings.TrimSpace(string(body)))
+			if err != nil || v < 0 {
+				return fmt.Errorf("/users/$count answered %q, not a count", truncate(body, 40))
+			}
+			n = v
+			return nil
+		},
+	})
+	if err != nil {
+		return 0, forbidden(err, "count users", "User.Read.All")
+	}
+	return n, nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
 // CanReadSignInActivity probes whether users' signInActivity is readable
 // (GET /users?$select=id,signInActivity&$top=1): false without error when
 // Graph answers 403 (AuditLog.Read.All missing, or no Entra ID P1/P2

@@ -496,3 +496,38 @@ func TestParseTime(t *testing.T) {
 		t.Error("signInTime")
 	}
 }
+
+func TestCountUsers(t *testing.T) {
+	t.Parallel()
+	count := fixture(t, "graph-users-count.txt")
+	var mu sync.Mutex
+	answers := []string{"<html>oops", count}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("ConsistencyLevel") != "eventual" || r.URL.Path != "/v1.0/users/$count" {
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":{"code":"Request_BadRequest","message":"$count is not currently supported without the ConsistencyLevel header set to eventual."}}`)
+			return
+		}
+		if r.URL.Query().Get("$filter") != "" && r.URL.Query().Get("$filter") != "accountEnabled eq false" {
+			w.WriteHeader(400)
+			return
+		}
+		mu.Lock()
+		a := answers[0]
+		if len(answers) > 1 {
+			answers = answers[1:]
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, a)
+	}))
+	defer srv.Close()
+	c := New(srv.URL+"/v1.0", odata.New(odata.Config{Service: odata.ServiceGraph, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}))
+	n, err := c.CountUsers(context.Background(), "")
+	if err != nil || n != 893 {
+		t.Fatalf("count %d, %v", n, err)
+	}
+	if n, err := c.CountUsers(context.Background(), "accountEnabled eq false"); err != nil || n != 893 {
+		t.Fatalf("filtered count %d, %v", n, err)
+	}
+}
