@@ -32,6 +32,7 @@ func TestGroundTruth(t *testing.T) {
 		{"1200 users 1 environment", 7, 1200, 1},
 		{"150 users 3 environments", 42, 150, 3},
 	}
+	t.Parallel()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t, generated(tt.seed, tt.users, tt.envs))
@@ -62,6 +63,7 @@ func TestGroundTruth(t *testing.T) {
 // again, and checks that resumed runs end in the ground truth with a single
 // run record per job.
 func TestResumeAfterInterruption(t *testing.T) {
+	t.Parallel()
 	b := setup(t, generated(3, 2500, 2))
 	pages := 0
 	var cancel context.CancelFunc
@@ -116,6 +118,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 // ground truth and in exactly the state of a fault-free sync, with the
 // throttles and retries counted on the runs.
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	cfg := generated(5, 1000, 2)
 	rates := mscloud.FaultRates{Throttle: 0.10, Unavailable: 0.02, Drop: 0.01, RetryAfter: 0.01}
 	cfg.Faults = mscloud.Faults{Graph: rates, Dataverse: rates}
@@ -151,6 +154,7 @@ func TestFaults(t *testing.T) {
 // TestPermanentFailure: a rejected secret finishes the run as failed and
 // puts the profile in needs_reauth; nothing is left to resume.
 func TestPermanentFailure(t *testing.T) {
+	t.Parallel()
 	b := setup(t, generated(9, 50, 1))
 	b.connect("not-the-secret")
 	_, err := b.sy.Subscriptions(b.ctx, b.profile(), ingest.SubscriptionOptions{})
@@ -193,6 +197,7 @@ func containsSecret(s, secret string) bool {
 // delete) and checks that a delta sync applies exactly those changes for a
 // small fraction of the full sync's requests.
 func TestDelta(t *testing.T) {
+	t.Parallel()
 	b := setup(t, generated(13, 3000, 1))
 	full, _ := b.sync(false)
 	b.checkTruth()
@@ -295,6 +300,7 @@ func TestDelta(t *testing.T) {
 // TestExpiredDeltaLink: a delta link older than Graph keeps it (410
 // resyncRequired) makes the run start again as a full listing.
 func TestExpiredDeltaLink(t *testing.T) {
+	t.Parallel()
 	cfg := generated(17, 300, 1)
 	cfg.DeltaTokenLifetime = time.Hour
 	b := setup(t, cfg)
@@ -327,6 +333,7 @@ func usageLocation(t *testing.T, b *bundle, userID string) string {
 // sources), and gaps in coverage (auditing off, user access auditing off,
 // retention shorter than the window, no sign-in permission).
 func TestScenarios(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		class  sam.UsageClass
 		source sam.ActivitySource
