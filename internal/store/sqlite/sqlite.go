@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -77,12 +78,22 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" {
 		return nil, sam.Errorf(sam.EINVALID, "SQLite database path is empty")
 	}
+	if path != ":memory:" {
+		// A new database file is private to its owner: it holds user data.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			f.Close()
+		} else if !errors.Is(err, fs.ErrExist) {
+			return nil, sam.Wrap(sam.EUNAVAILABLE, err, "create SQLite database %s", path)
+		}
+	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(BusyTimeout.Milliseconds(), 10)+")")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
+	q.Set("_error_rc", "1") // no unrelated "out of memory" in open errors
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, sam.Wrap(sam.EUNAVAILABLE, err, "open SQLite database %s", path)

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -126,5 +127,21 @@ func TestConcurrentOpen(t *testing.T) {
 	ps, err := stores[0].Profiles(t.Context())
 	if err != nil || len(ps) != n {
 		t.Errorf("Profiles() = %d, %v; want %d", len(ps), err, n)
+	}
+}
+
+func TestNewFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "private.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("new database file has mode %04o, want 0600", perm)
 	}
 }
