@@ -244,6 +244,29 @@ func runAs() (*syscall.Credential, error) {
 	return nil, errors.New("running as root and none of the users seatwise, postgres, nobody exists to run PostgreSQL")
 }
 
+// dirPrefix starts the name of every private cluster's directory.
+const dirPrefix = "seatwise-pgtest-"
+
+// removeStale removes cluster directories left by test binaries that were
+// killed (their postgres died with them, their directory stayed): those
+// older than a minute whose postmaster is not running.
+func removeStale(base string) {
+	dirs, _ := filepath.Glob(filepath.Join(base, dirPrefix+"*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < time.Minute {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			pid, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+			if pid > 0 && syscall.Kill(pid, 0) != syscall.ESRCH {
+				continue // still running
+			}
+		}
+		os.RemoveAll(d)
+	}
+}
+
 func startCluster(bin string) (_ *server, err error) {
 	cred, err := runAs()
 	if err != nil {
@@ -253,7 +276,8 @@ func startCluster(bin string) (_ *server, err error) {
 	if cred != nil {
 		base = "/tmp" // TMPDIR may be private to root
 	}
-	dir, err := os.MkdirTemp(base, "seatwise-pgtest-")
+	removeStale(base)
+	dir, err := os.MkdirTemp(base, dirPrefix)
 	if err != nil {
 		return nil, err
 	}
