@@ -35,6 +35,11 @@ func TestMultipleTenantsAndScenario(t *testing.T) {
 	if st, body := b.postForm(t, b.tokenURL(), cc, "", ""); st != 400 {
 		t.Errorf("cross-tenant scope: %d %s", st, body)
 	}
+	// The generated tenant's app is unknown in the scenario tenant's directory.
+	st, _, page := b.call(t, "GET", b.info.LoginURL+"/"+sc.TenantID+"/oauth2/v2.0/authorize?client_id="+b.info.ClientID+"&response_type=code&redirect_uri=http://localhost:1/cb&scope=openid", "", nil)
+	if st != 400 || !strings.Contains(string(page), "AADSTS700016") {
+		t.Errorf("foreign app at authorize: %d %s", st, page)
+	}
 	// The tenant is also reachable by its domain.
 	if st, body := b.postForm(t, b.info.LoginURL+"/scenario.onmicrosoft.com/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {sc.ClientID}, "client_secret": {sc.ClientSecret}, "scope": {b.info.GraphScope}}, "", ""); st != 200 {
 		t.Errorf("token via domain: %d %s", st, body)

@@ -116,6 +116,7 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		s.counters.fault(HostDataverse, fault, true)
 		s.counters.noteWait(HostDataverse, p.key(), now, secondsDur(float64(int(ra+0.999))))
 		w.Header().Set("Retry-After", formatRetryAfter(ra, true))
+		w.Header().Set("x-ms-ratelimit-burst-remaining-xrm-requests", "0")
 		code, msg := dvThrottle(s.Counters().Throttles[string(HostDataverse)])
 		d.error(http.StatusTooManyRequests, code, msg)
 		return
@@ -140,6 +141,7 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		s.counters.enforced(HostDataverse, limit)
 		s.counters.noteWait(HostDataverse, p.key(), now, wait)
 		w.Header().Set("Retry-After", formatRetryAfter(wait.Seconds(), true))
+		w.Header().Set("x-ms-ratelimit-burst-remaining-xrm-requests", "0")
 		l := s.limits.get()
 		switch limit {
 		case "concurrent":
@@ -238,11 +240,11 @@ func (d *dvCall) callerRow() (tenant.SystemUser, error) {
 				return su, nil
 			}
 		}
-		return tenant.SystemUser{}, fmt.Errorf("The user with id %s has not been assigned any roles. They need a role with the prvReadOrganization privilege: the application %s is not an application user of this environment.", "00000000-0000-0000-0000-000000000000", d.p.appID)
+		return tenant.SystemUser{}, fmt.Errorf("The user is not a member of the organization: application %s has no application user in this environment.", d.p.appID)
 	}
 	su, err := t.SystemUserOf(d.env.index, d.p.oid)
 	if err != nil {
-		return tenant.SystemUser{}, fmt.Errorf("The user %s is not a member of the organization.", d.p.oid)
+		return tenant.SystemUser{}, fmt.Errorf("The user is not a member of the organization: user %s has no systemuser in this environment.", d.p.oid)
 	}
 	if su.IsDisabled {
 		return tenant.SystemUser{}, fmt.Errorf("The user with SystemUserId=%s is disabled. Disabled users cannot access the system.", su.SystemUserID)

@@ -335,6 +335,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, tenantName st
 	if tc == nil {
 		tc = appTenant
 	}
+	if tc != appTenant {
+		authorizeErrorPage(w, http.StatusBadRequest, 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'.", clientID, tenantName))
+		return
+	}
 	redirect := p.Get("redirect_uri")
 	if redirect == "" || !redirectAllowed(app, redirect) {
 		authorizeErrorPage(w, http.StatusBadRequest, 50011, fmt.Sprintf("The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'.", redirect, clientID))
