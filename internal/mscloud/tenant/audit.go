@@ -281,7 +281,10 @@ func (t *Tenant) plan(env int, q AuditQuery) (*plan, error) {
 
 // minDay is the first day that may hold audit rows.
 func (t *Tenant) minDay() int64 {
-	d := min(t.histDay-1, t.minEvDay)
+	d := t.histDay - 1
+	if len(t.evDays) > 0 {
+		d = min(d, t.evDays[0])
+	}
 	for _, e := range t.envs {
 		if len(e.epochs) > 1 {
 			d = min(d, dayOf(e.epochs[1].from))
@@ -304,6 +307,45 @@ func (p *plan) match(r *row) bool {
 		}
 	}
 	return true
+}
+
+// nextDay returns the first day from day on, in the direction of step, that
+// may hold audit rows of environment e: a day of generated history, a day
+// with explicit events, or a day the audit settings changed. It keeps
+// iterators from walking empty years. The caller holds t.mu.
+func (t *Tenant) nextDay(e *envRec, day, step int64) (int64, bool) {
+	best, ok := int64(0), false
+	consider := func(d int64) {
+		if step > 0 && d >= day && (!ok || d < best) || step < 0 && d <= day && (!ok || d > best) {
+			best, ok = d, true
+		}
+	}
+	if !t.scripted || t.noise {
+		lo, hi := t.histDay-1, dayOf(t.now)
+		switch {
+		case day >= lo && day <= hi:
+			return day, true
+		case step > 0 && day < lo:
+			consider(lo)
+		case step < 0 && day > hi:
+			consider(hi)
+		}
+	}
+	i, _ := slices.BinarySearch(t.evDays, day)
+	if step > 0 && i < len(t.evDays) {
+		consider(t.evDays[i])
+	}
+	if step < 0 {
+		if i < len(t.evDays) && t.evDays[i] == day {
+			consider(day)
+		} else if i > 0 {
+			consider(t.evDays[i-1])
+		}
+	}
+	for _, ep := range e.epochs[1:] {
+		consider(dayOf(ep.from))
+	}
+	return best, ok
 }
 
 // dayRows returns the rows of one day the plan may select, sorted
@@ -365,6 +407,12 @@ func (t *Tenant) Audits(env int, q AuditQuery) (iter.Seq[AuditRow], error) {
 		out := make([]AuditRow, 0, chunk)
 		for day := first; (step > 0 && day <= last) || (step < 0 && day >= last); day += step {
 			t.mu.RLock()
+			next, ok := t.nextDay(p.e, day, step)
+			if !ok || (step > 0 && next > last) || (step < 0 && next < last) {
+				t.mu.RUnlock()
+				return
+			}
+			day = next
 			rows := t.dayRows(p, day)
 			t.mu.RUnlock()
 			n := len(rows)

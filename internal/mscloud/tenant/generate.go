@@ -112,6 +112,8 @@ func Generate(opts Options) (*Tenant, error) {
 		return nil, errorf(ErrInvalid, "history days must not be negative, got %d", opts.HistoryDays)
 	case opts.TenantIndex < 0:
 		return nil, errorf(ErrInvalid, "tenant index must not be negative, got %d", opts.TenantIndex)
+	case !timeInRange(opts.Now):
+		return nil, errorf(ErrInvalid, "now %s must be between 1970 and 2200", opts.Now.UTC().Format(time.RFC3339))
 	case opts.Users > 10_000_000:
 		return nil, errorf(ErrInvalid, "users must be at most 10000000, got %d", opts.Users)
 	}

@@ -432,6 +432,9 @@ func (t *Tenant) SetSignIn(userID string, at time.Time) error {
 	if err != nil {
 		return err
 	}
+	if !timeInRange(at) {
+		return errorf(ErrInvalid, "sign-in time %s must be between 1970 and 2200", at.UTC().Format(time.RFC3339))
+	}
 	ns := timeNS(at.Truncate(time.Second))
 	if ns > t.now {
 		return errorf(ErrInvalid, "sign-in time %s is after the tenant's now %s", at.UTC().Format(time.RFC3339), nsTime(t.now).Format(time.RFC3339))
@@ -470,6 +473,9 @@ func (t *Tenant) eventRec(ev Event) (evRec, error) {
 	at := ev.At
 	if at.IsZero() {
 		at = nsTime(t.now)
+	}
+	if !timeInRange(at) {
+		return evRec{}, errorf(ErrInvalid, "event time %s must be between 1970 and 2200", at.UTC().Format(time.RFC3339))
 	}
 	ns := timeNS(at.Truncate(time.Second))
 	if ns > t.now {
@@ -516,7 +522,10 @@ func (t *Tenant) insertEvent(u *userRec, rec evRec) {
 	})
 	u.events = slices.Insert(u.events, i, rec)
 	u.envMask |= 1 << uint(rec.env)
-	t.minEvDay = min(t.minEvDay, dayOf(rec.at))
+	if d := dayOf(rec.at); !slices.Contains(t.evDays, d) {
+		j, _ := slices.BinarySearch(t.evDays, d)
+		t.evDays = slices.Insert(t.evDays, j, d)
+	}
 	if u.primary < 0 {
 		u.primary = int8(rec.env)
 	}

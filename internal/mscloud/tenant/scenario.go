@@ -332,6 +332,9 @@ func buildScenario(data []byte, offs map[string][]int64, head *scenarioFile, sku
 	t.noise = head.Tenant.Noise
 	t.seed = hashOf(uint64(head.Tenant.Seed), 0x5CE)
 	now := head.Now
+	if !timeInRange(now) {
+		return fail("now", -1, "now must be between 1970 and 2200")
+	}
 	if now.IsZero() {
 		now = DefaultNow
 	}
@@ -402,6 +405,9 @@ func buildScenario(data []byte, offs map[string][]int64, head *scenarioFile, sku
 				return fail("environments", i, "give either auditHistory or auditEnabled/userAccessAuditEnabled/retentionDays, not both")
 			}
 			for k, h := range se.AuditHistory {
+				if !timeInRange(h.From) {
+					return fail("environments", i, "auditHistory[%d].from must be between 1970 and 2200", k)
+				}
 				from := noStart
 				if !h.From.IsZero() {
 					from = timeNS(h.From)
@@ -580,6 +586,9 @@ func buildScenario(data []byte, offs map[string][]int64, head *scenarioFile, sku
 		if su.Mail != "" {
 			u.mail = su.Mail
 		}
+		if !timeInRange(su.CreatedDateTime) {
+			return fail("users", i, "createdDateTime must be between 1970 and 2200")
+		}
 		u.created = timeNS(su.CreatedDateTime)
 		if u.created == 0 {
 			u.created = t.now - 365*nsPerDay
@@ -604,6 +613,9 @@ func buildScenario(data []byte, offs map[string][]int64, head *scenarioFile, sku
 			if slices.ContainsFunc(u.lics, func(l lic) bool { return int(l.sku) == s && l.group == directLic }) {
 				return fail("users", i, "licenses[%d]: SKU %q is listed twice", k, sl.SKU)
 			}
+			if !timeInRange(sl.AssignedAt) {
+				return fail("users", i, "licenses[%d].assignedAt must be between 1970 and 2200", k)
+			}
 			l := lic{sku: int16(s), group: directLic, at: timeNS(sl.AssignedAt)}
 			if l.at == 0 {
 				l.at = u.created
@@ -626,6 +638,9 @@ func buildScenario(data []byte, offs map[string][]int64, head *scenarioFile, sku
 				return fail("users", i, "groups[%d]: group %q is listed twice", k, sg.Group)
 			}
 			u.groups = append(u.groups, int32(g))
+			if !timeInRange(sg.AssignedAt) {
+				return fail("users", i, "groups[%d].assignedAt must be between 1970 and 2200", k)
+			}
 			at := timeNS(sg.AssignedAt)
 			if at == 0 {
 				at = u.created
@@ -641,6 +656,9 @@ func buildScenario(data []byte, offs map[string][]int64, head *scenarioFile, sku
 			u.signIn = &zero
 		default:
 			at, err := time.Parse(time.RFC3339Nano, su.LastSignIn)
+			if err == nil && !timeInRange(at) {
+				return fail("users", i, "lastSignIn must be between 1970 and 2200")
+			}
 			if err != nil {
 				return fail("users", i, "lastSignIn %q is neither \"never\" nor an RFC 3339 time", su.LastSignIn)
 			}

@@ -59,8 +59,8 @@ type Tenant struct {
 	seq     uint64 // latest change sequence number
 	version uint64 // bumped on any change that alters audit rows
 	evSeq   uint64 // explicit event counter (audit ids)
-	// minEvDay is the day of the earliest explicit event of any user.
-	minEvDay int64
+	// evDays are the days with explicit events of any user, sorted, unique.
+	evDays []int64
 
 	cache bucketCache
 }
@@ -156,7 +156,6 @@ func newTenant() *Tenant {
 		userByID:  map[string]int32{},
 		userByUPN: map[string]int32{},
 		entityIdx: map[string]uint8{},
-		minEvDay:  noEnd / nsPerDay,
 	}
 	for _, list := range [][]string{{"systemuser", "organization", "role"}, TrackedEntities, salesEntities, serviceEntities,
 		teamEntities, makerEntities, noiseEntities} {
@@ -571,3 +570,15 @@ func (e *envRec) settingsAt(ns int64) AuditSettings {
 }
 
 func normalizeID(s string) string { return sam.NormalizeGUID(s) }
+
+// Times the model accepts: Unix nanoseconds stay in range and days are
+// positive.
+var (
+	minTime = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// timeInRange reports whether t (zero allowed) is between 1970 and 2200.
+func timeInRange(t time.Time) bool {
+	return t.IsZero() || !t.Before(minTime) && t.Before(maxTime)
+}

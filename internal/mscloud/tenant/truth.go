@@ -88,7 +88,7 @@ func (t *Tenant) evidence(c *truthCtx, u *userRec, buf []row) ([]EvidenceDay, []
 			continue
 		}
 		lo := max(c.from, c.retLo[k])
-		for day := dayOf(lo); day <= dayOf(c.now); day++ {
+		for _, day := range t.userDays(u, dayOf(lo), dayOf(c.now)) {
 			buf = t.userDayRows(u, e, day, buf[:0])
 			start := len(out)
 			for i := range buf {
@@ -136,6 +136,24 @@ func compareStrings(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// userDays lists the days in [lo, hi] on which u may have audit rows:
+// days of its generated activity window and days of its explicit events.
+func (t *Tenant) userDays(u *userRec, lo, hi int64) []int64 {
+	var days []int64
+	if !t.scripted && generatedPattern(u.pattern) {
+		for d := max(lo, u.startDay, t.histDay); d <= min(hi, u.stopDay-1); d++ {
+			days = append(days, d)
+		}
+	}
+	for _, ev := range u.events {
+		if d := dayOf(ev.at); d >= lo && d <= hi && !slices.Contains(days, d) {
+			days = append(days, d)
+		}
+	}
+	slices.Sort(days)
+	return days
 }
 
 // userTruth computes one user's truth. The caller holds t.mu.
