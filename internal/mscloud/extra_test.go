@@ -2,11 +2,17 @@ package mscloud
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 )
 
 func TestExpireAccessTokensAndGraphAudience(t *testing.T) {
@@ -87,5 +93,46 @@ func TestRequestLogHasNoSecrets(t *testing.T) {
 	}
 	if strings.Contains(log, b.info.ClientSecret) || strings.Contains(log, tok[:40]) {
 		t.Errorf("log leaks a secret: %s", log)
+	}
+}
+
+func TestPlainHTTPListener(t *testing.T) {
+	b := setup(t, 5, 1)
+	hi, ok := b.s.HTTPInfo()
+	if !ok || !strings.HasPrefix(hi.GraphURL, "http://127.0.0.1:") || hi.TenantID != b.info.TenantID {
+		t.Fatalf("HTTPInfo = %+v, %v", hi, ok)
+	}
+	hb := *b
+	hb.info = hi
+	// No keep-alive: Go's transport silently retries a GET whose reused
+	// connection closes before any answer, which would hide the drop.
+	hb.hc = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	hb.ctx = context.WithValue(context.Background(), oauth2.HTTPClient, hb.hc)
+	tok := hb.appToken(t, hi.Environments[0].Scope)
+	if st, _, body := hb.call(t, "GET", hi.Environments[0].APIURL+"/WhoAmI", tok, nil); st != 200 {
+		t.Errorf("Dataverse over HTTP: %d %s", st, body)
+	}
+	// An HTTPS-audience token is accepted on the HTTP listener too.
+	if st, _, _ := hb.call(t, "GET", hi.GraphURL+"/organization", b.graphToken(t), nil); st != 200 {
+		t.Errorf("Graph over HTTP with an HTTPS-audience token: %d", st)
+	}
+	// HTTP/1.1 drop: the connection is hijacked and closed.
+	gt := hb.appToken(t, hi.GraphScope)
+	hb.setFaults(t, Faults{Graph: FaultRates{Next: []string{FaultDrop, FaultTruncated}}})
+	req, _ := http.NewRequest("GET", hi.GraphURL+"/organization", nil)
+	req.Header.Set("Authorization", "Bearer "+gt)
+	if _, err := hb.hc.Do(req); err == nil {
+		t.Error("dropped connection: no error")
+	}
+	req, _ = http.NewRequest("GET", hi.GraphURL+"/organization", nil)
+	req.Header.Set("Authorization", "Bearer "+gt)
+	resp, err := hb.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("truncated body over HTTP/1.1: %v", err)
 	}
 }

@@ -475,11 +475,20 @@ func formatRetryAfter(f float64, whole bool) string {
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", f), "0"), ".")
 }
 
-// dropConnection closes the client's connection without an answer.
-func dropConnection(w http.ResponseWriter) {
+// dropConnection closes the client's connection without an answer (a TCP
+// reset on HTTP/1.1, a stream reset on HTTP/2).
+func dropConnection(w http.ResponseWriter) { closeConnection(w, true) }
+
+// closeConnection hijacks and closes the connection, with a reset or a
+// graceful close (after a partial body, so the client reads what was sent
+// and then meets the end of the stream).
+func closeConnection(w http.ResponseWriter, reset bool) {
 	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			if tc, ok := c.(*net.TCPConn); ok {
+		if c, buf, err := hj.Hijack(); err == nil {
+			if buf != nil {
+				buf.Flush()
+			}
+			if tc, ok := c.(*net.TCPConn); ok && reset {
 				tc.SetLinger(0)
 			}
 			c.Close()
@@ -536,7 +545,7 @@ func serveBodyFault(w http.ResponseWriter, r *http.Request, fault string, h func
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	dropConnection(w)
+	closeConnection(w, false)
 }
 
 // pagingMAC returns the HMAC of data under the seed-derived paging key.
