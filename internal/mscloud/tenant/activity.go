@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"encoding/binary"
 	"slices"
 	"time"
 )
@@ -28,14 +29,8 @@ type row struct {
 	mask   uint8 // index in attributeMasks, 0 = none
 }
 
-// less orders rows by createdon, then auditid.
-func (a *row) less(b *row) bool {
-	if a.at != b.at {
-		return a.at < b.at
-	}
-	return slices.Compare(a.id[:], b.id[:]) < 0
-}
-
+// cmpRow orders rows by createdon, then auditid (byte order, which is the
+// order of the rendered GUID strings).
 func cmpRow(a, b row) int {
 	if a.at != b.at {
 		if a.at < b.at {
@@ -43,7 +38,20 @@ func cmpRow(a, b row) int {
 		}
 		return 1
 	}
-	return slices.Compare(a.id[:], b.id[:])
+	if x, y := binary.BigEndian.Uint64(a.id[:8]), binary.BigEndian.Uint64(b.id[:8]); x != y {
+		if x < y {
+			return -1
+		}
+		return 1
+	}
+	x, y := binary.BigEndian.Uint64(a.id[8:]), binary.BigEndian.Uint64(b.id[8:])
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
 }
 
 var attributeMasks = []string{"", "2,14,15", "5,7", "24,25,26,40", "3", "47,45,42,96,93,50", "10,11", "8,12,31", "201,28,25"}

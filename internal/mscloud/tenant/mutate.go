@@ -534,8 +534,8 @@ func (t *Tenant) insertEvent(u *userRec, rec evRec) {
 // SetAuditSettings changes an environment's audit settings from Now on.
 // Turning user-access auditing on or off writes the "User Access Audit
 // Started / Stopped" rows. AccessIntervalHours 0 keeps the environment's
-// interval. Errors: ErrNotFound, ErrInvalid (retention 0 or below -1, an
-// interval other than the environment's).
+// interval. Errors: ErrNotFound, ErrInvalid (retention not -1 or 1 to
+// MaxRetentionDays, an interval other than the environment's).
 func (t *Tenant) SetAuditSettings(env int, s AuditSettings) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -550,8 +550,8 @@ func (t *Tenant) SetAuditSettings(env int, s AuditSettings) error {
 	if s.AccessIntervalHours != cur {
 		return errorf(ErrInvalid, "the access auditing interval of environment %s is %d hours and cannot be changed", e.Name, cur)
 	}
-	if s.RetentionDays == 0 || s.RetentionDays < -1 {
-		return errorf(ErrInvalid, "audit retention must be -1 (forever) or a positive number of days, got %d", s.RetentionDays)
+	if !validRetention(s.RetentionDays) {
+		return errorf(ErrInvalid, "audit retention must be -1 (forever) or 1 to %d days, got %d", MaxRetentionDays, s.RetentionDays)
 	}
 	if n := len(e.epochs); e.epochs[n-1].from == t.now {
 		e.epochs[n-1].s = s

@@ -420,8 +420,8 @@ func buildScenario(data []byte, offs map[string][]int64, head *scenarioFile, sku
 				if from != noStart && from > t.now {
 					return fail("environments", i, "auditHistory[%d] starts after now", k)
 				}
-				if h.RetentionDays == 0 || h.RetentionDays < -1 {
-					return fail("environments", i, "auditHistory[%d].retentionDays must be -1 or positive, got %d", k, h.RetentionDays)
+				if !validRetention(h.RetentionDays) {
+					return fail("environments", i, "auditHistory[%d].retentionDays must be -1 or 1 to %d, got %d", k, MaxRetentionDays, h.RetentionDays)
 				}
 				eps = append(eps, epoch{from, AuditSettings{h.AuditEnabled, h.UserAccessAuditEnabled, h.RetentionDays, se.AccessIntervalHours}})
 			}
@@ -436,8 +436,8 @@ func buildScenario(data []byte, offs map[string][]int64, head *scenarioFile, sku
 			if se.RetentionDays != nil {
 				s.RetentionDays = *se.RetentionDays
 			}
-			if s.RetentionDays == 0 || s.RetentionDays < -1 {
-				return fail("environments", i, "retentionDays must be -1 or positive, got %d", s.RetentionDays)
+			if !validRetention(s.RetentionDays) {
+				return fail("environments", i, "retentionDays must be -1 or 1 to %d, got %d", MaxRetentionDays, s.RetentionDays)
 			}
 			eps = []epoch{{noStart, s}}
 		}

@@ -582,3 +582,9 @@ var (
 func timeInRange(t time.Time) bool {
 	return t.IsZero() || !t.Before(minTime) && t.Before(maxTime)
 }
+
+// MaxRetentionDays is the longest audit retention accepted (100 years);
+// -1 means forever.
+const MaxRetentionDays = 36500
+
+func validRetention(d int) bool { return d == -1 || d >= 1 && d <= MaxRetentionDays }
