@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -371,15 +372,21 @@ func (t *Tenant) render(u *userRec) User {
 		ID: u.id, UserPrincipalName: u.upn, DisplayName: u.display, GivenName: u.given, Surname: u.surname,
 		Mail: u.mail, JobTitle: u.job, Department: u.dept, Country: u.country, UsageLocation: u.ul,
 		AccountEnabled: u.enabled, CreatedDateTime: nsTime(u.created), Pattern: u.pattern,
-		AssignedLicenses:        []AssignedLicense{},
-		LicenseAssignmentStates: []LicenseAssignmentState{},
-		AssignedPlans:           []AssignedPlan{},
-		Groups:                  []string{},
+		Groups: make([]string, 0, len(u.groups)),
 	}
 	for _, g := range u.groups {
 		out.Groups = append(out.Groups, t.groups[g].id)
 	}
 	mask := u.activeSKUs()
+	nplans := 0
+	for si, s := range t.skus {
+		if mask&(1<<uint(si)) != 0 {
+			nplans += len(s.ServicePlans)
+		}
+	}
+	out.AssignedLicenses = make([]AssignedLicense, 0, bits.OnesCount64(mask))
+	out.LicenseAssignmentStates = make([]LicenseAssignmentState, 0, len(u.lics))
+	out.AssignedPlans = make([]AssignedPlan, 0, nplans)
 	for si, s := range t.skus {
 		if mask&(1<<uint(si)) == 0 {
 			continue
