@@ -655,47 +655,89 @@ func entityLabel(code string) string {
 	return strings.ToUpper(code[:1]) + code[1:]
 }
 
-func (d *dvCall) renderAudit(a *tenant.AuditRow, sel []string, names map[string]string) obj {
-	row := make(obj, 0, len(sel)*2+1)
+const (
+	fmtAnnot    = "@OData.Community.Display.V1.FormattedValue"
+	lookupAnnot = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+)
+
+// appendAudit writes one audit row: the selected columns in order, each
+// preceded by its annotations when they were asked for, and auditid.
+func (d *dvCall) appendAudit(b []byte, a *tenant.AuditRow, sel []string, names map[string]string) []byte {
+	b = append(b, '{')
+	first := true
+	key := func(k string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, k)
+		b = append(b, ':')
+	}
+	hasID := false
 	for _, c := range sel {
-		v := auditRow{a}.value(c)
 		switch c {
+		case "auditid":
+			hasID = true
+			key(c)
+			b = appendString(b, a.AuditID)
 		case "createdon":
 			if d.annot {
-				row = row.add(c+"@OData.Community.Display.V1.FormattedValue", a.CreatedOn.In(formatZone).Format("1/2/2006 3:04 PM"))
+				key(c + fmtAnnot)
+				b = appendString(b, a.CreatedOn.In(formatZone).Format("1/2/2006 3:04 PM"))
 			}
-			v = a.CreatedOn.UTC().Format(time.RFC3339)
+			key(c)
+			b = appendTime(b, a.CreatedOn)
 		case "operation":
 			if d.annot {
-				row = row.add(c+"@OData.Community.Display.V1.FormattedValue", auditOperationLabels[a.Operation])
+				key(c + fmtAnnot)
+				b = appendString(b, auditOperationLabels[a.Operation])
 			}
-			v = a.Operation
+			key(c)
+			b = strconv.AppendInt(b, int64(a.Operation), 10)
 		case "action":
 			if d.annot {
-				row = row.add(c+"@OData.Community.Display.V1.FormattedValue", auditActionLabels[a.Action])
+				key(c + fmtAnnot)
+				b = appendString(b, auditActionLabels[a.Action])
 			}
-			v = a.Action
+			key(c)
+			b = strconv.AppendInt(b, int64(a.Action), 10)
 		case "objecttypecode":
 			if d.annot {
-				row = row.add(c+"@OData.Community.Display.V1.FormattedValue", entityLabel(a.ObjectTypeCode))
+				key(c + fmtAnnot)
+				b = appendString(b, entityLabel(a.ObjectTypeCode))
 			}
+			key(c)
+			b = appendString(b, a.ObjectTypeCode)
 		case "_objectid_value":
 			if d.annot && a.ObjectID != "" {
-				row = row.add(c+"@Microsoft.Dynamics.CRM.lookuplogicalname", a.ObjectTypeCode)
+				key(c + lookupAnnot)
+				b = appendString(b, a.ObjectTypeCode)
 			}
+			key(c)
+			b = appendJSON(b, nullStr(a.ObjectID))
 		case "_userid_value", "_callinguserid_value":
-			if d.annot && v != nil {
-				id := v.(string)
-				row = row.add(c+"@Microsoft.Dynamics.CRM.lookuplogicalname", "systemuser")
-				row = row.add(c+"@OData.Community.Display.V1.FormattedValue", d.userName(id, names))
+			id := a.UserID
+			if c == "_callinguserid_value" {
+				id = a.CallingUserID
 			}
+			if d.annot && id != "" {
+				key(c + lookupAnnot)
+				b = append(b, `"systemuser"`...)
+				key(c + fmtAnnot)
+				b = appendString(b, d.userName(id, names))
+			}
+			key(c)
+			b = appendJSON(b, nullStr(id))
+		default:
+			key(c)
+			b = appendJSON(b, auditRow{a}.value(c))
 		}
-		row = row.add(c, v)
 	}
-	if !slices.Contains(sel, "auditid") {
-		row = row.add("auditid", a.AuditID)
+	if !hasID {
+		key("auditid")
+		b = appendString(b, a.AuditID)
 	}
-	return row
+	return append(b, '}')
 }
 
 func (d *dvCall) userName(id string, cache map[string]string) string {
@@ -904,8 +946,7 @@ func (d *dvCall) auditList(path, userID string) {
 		return
 	}
 	names := map[string]string{}
-	rows := make([]obj, 0, min(limit, 512))
-	var first, last tenant.AuditRow
+	rows := make([]tenant.AuditRow, 0, min(limit, 512))
 	more := false
 	for a := range seq {
 		if fe != nil && !evalFilter(fe, auditRow{&a}) {
@@ -915,13 +956,23 @@ func (d *dvCall) auditList(path, userID string) {
 			more = true
 			break
 		}
-		if len(rows) == 0 {
-			first = a
-		}
-		last = a
-		rows = append(rows, d.renderAudit(&a, sel, names))
+		rows = append(rows, a)
 	}
-	out := obj{{"@odata.context", ctxURL}, {"@Microsoft.Dynamics.CRM.totalrecordcount", -1}, {"@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded", false}, {"value", rows}}
+	var first, last tenant.AuditRow
+	if len(rows) > 0 {
+		first, last = rows[0], rows[len(rows)-1]
+	}
+	value := appender(func(b []byte) []byte {
+		b = append(b, '[')
+		for i := range rows {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = d.appendAudit(b, &rows[i], sel, names)
+		}
+		return append(b, ']')
+	})
+	out := obj{{"@odata.context", ctxURL}, {"@Microsoft.Dynamics.CRM.totalrecordcount", -1}, {"@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded", false}, {"value", value}}
 	if more && top == 0 {
 		pt := pageToken{Kind: "audits", Tenant: d.env.tenant.id + "/" + d.env.org, After: tenant.CursorOf(last)}
 		out = out.add("@odata.nextLink", d.nextLink(path, d.skipToken(page+1, "auditid", first.AuditID, last.AuditID, pt)))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -261,6 +262,11 @@ func TestDataverseAuditsFilterAndAnnotations(t *testing.T) {
 	_, h, _ = b.call(t, "GET", env.APIURL+"/audits?$top=1", tok, nil, "Prefer", "odata.maxpagesize=6000")
 	if strings.Contains(h.Get("Preference-Applied"), "maxpagesize") {
 		t.Errorf("maxpagesize above 5000 applied: %q", h.Get("Preference-Applied"))
+	}
+	// Annotations come right before their value.
+	_, _, raw := b.call(t, "GET", env.APIURL+"/audits?$top=2&$select=action,_userid_value", tok, nil, "Prefer", `odata.include-annotations="*"`)
+	if !regexp.MustCompile(`"action@OData\.Community\.Display\.V1\.FormattedValue":"[^"]+","action":\d+,"_userid_value@Microsoft\.Dynamics\.CRM\.lookuplogicalname":"systemuser","_userid_value@OData\.Community\.Display\.V1\.FormattedValue":"[^"]*","_userid_value":"[0-9a-f-]{36}","auditid":"[0-9a-f-]{36}"`).Match(raw) {
+		t.Errorf("annotation order: %s", raw)
 	}
 	// Without annotations, no annotation keys.
 	st, _, body := b.call(t, "GET", env.APIURL+"/audits?$top=3", tok, nil)

@@ -38,6 +38,10 @@ func marshalTo(v any, write func([]byte)) {
 	}
 }
 
+// appender writes its own JSON value into b; large collections use it to
+// skip the intermediate tree.
+type appender func(b []byte) []byte
+
 // rawJSON is inserted verbatim.
 type rawJSON []byte
 
@@ -99,6 +103,8 @@ func appendJSON(b []byte, v any) []byte {
 		return append(b, ']')
 	case rawJSON:
 		return append(b, x...)
+	case appender:
+		return x(b)
 	case userRows:
 		b = append(b, '[')
 		for i := range x.users {
