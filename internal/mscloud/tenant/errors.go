@@ -47,6 +47,7 @@ type Error struct {
 	Message string
 }
 
+// Error returns the message.
 func (e *Error) Error() string { return e.Message }
 
 // GraphCode returns the Graph error code for the error.

@@ -70,6 +70,7 @@ func guidFrom(vals ...uint64) guid {
 	return g
 }
 
+// String renders g as a lower-case 8-4-4-4-12 GUID.
 func (g guid) String() string {
 	var b [36]byte
 	hex.Encode(b[0:8], g[0:4])

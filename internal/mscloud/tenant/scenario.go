@@ -111,6 +111,7 @@ type envRef struct {
 	isIdx bool
 }
 
+// UnmarshalJSON accepts a name (string) or an index (number).
 func (r *envRef) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &r.index); err == nil {
 		r.isIdx = true

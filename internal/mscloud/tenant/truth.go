@@ -181,7 +181,7 @@ func (t *Tenant) userTruth(c *truthCtx, u *userRec, keepEvidence bool, buf []row
 			}
 			if l.group == directLic && direct == nil {
 				direct = l
-			} else if l.group != directLic && group == nil {
+			} else if l.group != directLic && (group == nil || t.groups[l.group].id < t.groups[group.group].id) {
 				group = l
 			}
 		}

@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +233,28 @@ func TestTruthMatchesAudits(t *testing.T) {
 	}
 	if checked < 100 || active < checked/3 || active == checked {
 		t.Fatalf("%d tracked subscriptions checked, %d with activity: not a meaningful mix", checked, active)
+	}
+}
+
+func TestTruthSeveralGroups(t *testing.T) {
+	in := `{"now": "2026-01-15T12:00:00Z", "skus": [{"sku": "DYN365_TEAM_MEMBERS", "enabled": 2}],
+	 "groups": [{"id": "bbbbbbbb-0000-4000-8000-000000000001", "displayName": "B", "skus": ["DYN365_TEAM_MEMBERS"]},
+	            {"id": "aaaaaaaa-0000-4000-8000-000000000001", "displayName": "A", "skus": ["DYN365_TEAM_MEMBERS"]}],
+	 "users": [{"userPrincipalName": "a@x.com", "groups": [
+	   {"group": "B", "assignedAt": "2025-01-01T00:00:00Z"}, {"group": "A", "assignedAt": "2025-02-01T00:00:00Z"}]}]}`
+	tn, err := LoadScenario(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ut, err := tn.UserTruth("a@x.com", time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ut.Subscriptions[0]
+	if s.AssignedByGroup != "aaaaaaaa-0000-4000-8000-000000000001" || !s.AssignedAt.Equal(mustTime("2025-02-01T00:00:00Z")) {
+		t.Errorf("subscription = %+v", s)
+	}
+	if sku, _ := tn.SKU("7ac9fe77-66b7-4e5e-9e46-10eed1cff547"); sku.Consumed != 1 {
+		t.Errorf("a SKU from two groups consumes %d seats", sku.Consumed)
 	}
 }

@@ -419,12 +419,17 @@ type EvidenceDay struct {
 
 // SubscriptionTruth is the expected subscription of a user for one SKU.
 type SubscriptionTruth struct {
-	SKUID              string
-	PartNumber         string
-	Family             sam.Family
-	Tracked            bool
-	Mapped             bool
-	AssignedByGroup    string // "" direct (also when held both directly and via a group)
+	SKUID      string
+	PartNumber string
+	Family     sam.Family
+	Tracked    bool
+	Mapped     bool
+	// AssignedByGroup is "" for a direct licence (also when the SKU is held
+	// both directly and through groups), else the lexically smallest id of
+	// the groups granting it.
+	AssignedByGroup string
+	// AssignedAt is lastUpdatedDateTime of the direct state, else of that
+	// group's state, to the second.
 	AssignedAt         time.Time
 	LastActivity       *time.Time
 	LastActivitySource sam.ActivitySource
