@@ -49,6 +49,7 @@ var Dialect = sqlstore.Dialect{
 	Day:           func(t time.Time) any { return t },
 	TimestampType: "TIMESTAMPTZ",
 	ForUpdate:     " FOR UPDATE",
+	Analyze:       true,
 	MigrationLock: "SELECT pg_advisory_xact_lock(1571225601)", // 0x5ea70001, "seat" v1
 	Classify:      classify,
 }

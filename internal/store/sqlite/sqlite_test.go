@@ -1,16 +1,21 @@
 package sqlite_test
 
 import (
+	"database/sql"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 	"github.com/seatwise/seatwise/internal/store/sqlite"
+	"github.com/seatwise/seatwise/internal/store/sqlstore"
 	"github.com/seatwise/seatwise/internal/store/storetest"
 )
 
@@ -43,8 +48,12 @@ func TestMigrate(t *testing.T) {
 	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", n)
+	ms, err := sqlstore.LoadMigrations(sqlite.Migrations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(ms) || ms[len(ms)-1].Version != int64(len(ms)) {
+		t.Errorf("schema_migrations has %d rows; %d migrations embedded, the last one %d", n, len(ms), ms[len(ms)-1].Version)
 	}
 	// A database migrated by a newer seatwise is refused.
 	if _, err := s.DB().ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'x')`); err != nil {
@@ -52,7 +61,8 @@ func TestMigrate(t *testing.T) {
 	}
 	s.Close()
 	_, err = sqlite.Open(ctx, path)
-	if sam.ErrorCode(err) != sam.EINVALID || !strings.Contains(err.Error(), "database schema version 9999 is newer than this seatwise (max 1); upgrade seatwise") {
+	want := fmt.Sprintf("database schema version 9999 is newer than this seatwise (max %d); upgrade seatwise", len(ms))
+	if sam.ErrorCode(err) != sam.EINVALID || !strings.Contains(err.Error(), want) {
 		t.Errorf("opening a newer database: %v", err)
 	}
 }
@@ -143,5 +153,45 @@ func TestNewFileIsPrivate(t *testing.T) {
 	}
 	if perm := fi.Mode().Perm(); perm != 0o600 {
 		t.Errorf("new database file has mode %04o, want 0600", perm)
+	}
+}
+
+// TestUpgrade migrates a database that has only the first migration, with
+// data in it, to the latest version.
+func TestUpgrade(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "old.db")
+	first, err := fs.ReadFile(sqlite.Migrations(), "0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.Migrate(ctx, raw, sqlite.Dialect, fstest.MapFS{"0001_init.sql": {Data: first}}); err != nil {
+		t.Fatal(err)
+	}
+	old := sqlstore.New(raw, sqlite.Dialect)
+	p := &sam.Profile{Name: "old", TenantID: "00000000-0000-4000-8000-000000000001"}
+	if err := old.CreateProfile(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.ProfileByName(ctx, "old"); err != nil {
+		t.Errorf("profile lost in the upgrade: %v", err)
+	}
+	r := &sam.Run{ProfileID: p.ID, Kind: sam.RunSubscriptions, Full: true}
+	if err := s.StartRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StageUsers(ctx, r, []store.StagedUser{{UserID: "00000000-0000-4000-8000-000000000002"}}); err != nil {
+		t.Errorf("staging on the upgraded schema: %v", err)
 	}
 }

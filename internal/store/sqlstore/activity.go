@@ -160,6 +160,9 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 		if err := s.requireProfile(ctx, tx, p, true); err != nil {
 			return err
 		}
+		if err := s.analyze(ctx, tx, "staging_system_users", "staging_activity", "environment_users", "activity_days"); err != nil {
+			return err
+		}
 		// Replace the user map of every environment the run read users of
 		// (and that is still one of the profile's).
 		if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id IN

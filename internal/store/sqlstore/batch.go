@@ -61,24 +61,3 @@ func (s *Store) insertMany(ctx context.Context, tx *sql.Tx, head, tail string, r
 	}
 	return nil
 }
-
-// deleteIn runs "DELETE FROM table WHERE firstCol = first AND keyCol IN
-// (keys...)" in chunks.
-func (s *Store) deleteIn(ctx context.Context, tx *sql.Tx, table, firstCol string, first any, keyCol string, keys []string) error {
-	for start := 0; start < len(keys); start += maxRows {
-		chunk := keys[start:min(start+maxRows, len(keys))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, first)
-		ph := make([]string, len(chunk))
-		for i, k := range chunk {
-			args = append(args, k)
-			ph[i] = s.placeholder(i + 2)
-		}
-		q := "DELETE FROM " + table + " WHERE " + firstCol + " = " + s.placeholder(1) + " AND " + keyCol +
-			" IN (" + strings.Join(ph, ", ") + ")"
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -47,6 +47,11 @@ type Dialect struct {
 	// until the transaction ends (" FOR UPDATE" on PostgreSQL; "" on SQLite,
 	// where write transactions are exclusive from their start).
 	ForUpdate string
+	// Analyze, when true, makes commits refresh the planner statistics of
+	// the tables they join (staging tables fill and empty with every run, so
+	// PostgreSQL's statistics are always stale; plans built on "this table
+	// is empty" turn joins over thousands of rows quadratic).
+	Analyze bool
 	// MigrationLock is a statement run first in each migration transaction
 	// so that processes migrating at once take turns ("" when BEGIN already
 	// serialises writers).

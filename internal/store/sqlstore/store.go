@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
@@ -87,4 +88,15 @@ func affected(res sql.Result) (int64, error) {
 		return 0, fmt.Errorf("rows affected: %w", err)
 	}
 	return n, nil
+}
+
+// analyze refreshes the statistics of tables when the dialect wants it.
+func (s *Store) analyze(ctx context.Context, tx *sql.Tx, tables ...string) error {
+	if !s.d.Analyze {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "ANALYZE "+strings.Join(tables, ", ")); err != nil {
+		return fmt.Errorf("analyze %s: %w", strings.Join(tables, ", "), err)
+	}
+	return nil
 }

@@ -107,6 +107,11 @@ func (s *Store) StageUsers(ctx context.Context, r *sam.Run, users []store.Staged
 }
 
 func (s *Store) stageUsers(ctx context.Context, tx *sql.Tx, runID int64, users []store.StagedUser) error {
+	// This call's stamp: users and licences staged now carry it.
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(max(seq), 0) + 1 FROM staging_users WHERE run_id = $1`, runID).Scan(&seq); err != nil {
+		return fmt.Errorf("stage users: %w", err)
+	}
 	// The last version of a user in this call wins; its licences replace
 	// those staged before.
 	type licKey struct{ user, sku string }
@@ -136,11 +141,11 @@ func (s *Store) stageUsers(ctx context.Context, tx *sql.Tx, runID int64, users [
 			signIn, signInDay = s.ts(*u.LastSignIn), s.day(*u.LastSignIn)
 		}
 		userRows = append(userRows, []any{runID, id, u.Removed, u.UPN, u.DisplayName, u.Department, u.Country,
-			u.AccountEnabled, signIn, signInDay})
+			u.AccountEnabled, signIn, signInDay, seq})
 		seen := map[licKey]int{}
 		for _, l := range u.Licenses {
 			k := licKey{id, sam.NormalizeGUID(l.SKUID)}
-			row := []any{runID, k.user, k.sku, sam.NormalizeGUID(l.AssignedByGroup), s.nullTS(l.AssignedAt)}
+			row := []any{runID, k.user, k.sku, sam.NormalizeGUID(l.AssignedByGroup), s.nullTS(l.AssignedAt), seq}
 			if at, dup := seen[k]; dup {
 				licRows[at] = row
 				continue
@@ -150,18 +155,18 @@ func (s *Store) stageUsers(ctx context.Context, tx *sql.Tx, runID int64, users [
 		}
 	}
 	if err := s.insertMany(ctx, tx, `INSERT INTO staging_users (run_id, user_id, removed, upn, display_name,
-		department, country, account_enabled, last_sign_in, last_sign_in_day)`,
+		department, country, account_enabled, last_sign_in, last_sign_in_day, seq)`,
 		`ON CONFLICT (run_id, user_id) DO UPDATE SET removed = excluded.removed, upn = excluded.upn,
 			display_name = excluded.display_name, department = excluded.department, country = excluded.country,
 			account_enabled = excluded.account_enabled, last_sign_in = excluded.last_sign_in,
-			last_sign_in_day = excluded.last_sign_in_day`, userRows); err != nil {
+			last_sign_in_day = excluded.last_sign_in_day, seq = excluded.seq`, userRows); err != nil {
 		return fmt.Errorf("stage users: %w", err)
 	}
-	if err := s.deleteIn(ctx, tx, "staging_licenses", "run_id", runID, "user_id", order); err != nil {
-		return fmt.Errorf("stage licences: %w", err)
-	}
-	if err := s.insertMany(ctx, tx, `INSERT INTO staging_licenses (run_id, user_id, sku_id, assigned_by_group, assigned_at)`,
-		``, licRows); err != nil {
+	// Licences of an earlier version of a user keep their older seq and
+	// are ignored by the commit.
+	if err := s.insertMany(ctx, tx, `INSERT INTO staging_licenses (run_id, user_id, sku_id, assigned_by_group, assigned_at, seq)`,
+		`ON CONFLICT (run_id, user_id, sku_id) DO UPDATE SET assigned_by_group = excluded.assigned_by_group,
+			assigned_at = excluded.assigned_at, seq = excluded.seq`, licRows); err != nil {
 		return fmt.Errorf("stage licences: %w", err)
 	}
 	return nil
@@ -187,6 +192,9 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 		if err := s.requireProfile(ctx, tx, p, true); err != nil {
 			return err
 		}
+		if err := s.analyze(ctx, tx, "staging_users", "staging_licenses", "subscriptions"); err != nil {
+			return err
+		}
 		if err := s.upsertModels(ctx, tx, c.Models); err != nil {
 			return err
 		}
@@ -205,16 +213,19 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 		if _, err := tx.ExecContext(ctx, `INSERT INTO software_models (sku_id, part_number, publisher, product,
 			edition, family, kind, metric, tracked, mapped, unit_price, currency, service_plans, updated_at)
 			SELECT DISTINCT l.sku_id, '', '', '', '', 'other', 'base', 'user_subscription', false, false, 0, '', '[]', `+
-			s.cast(2, true)+` FROM staging_licenses l WHERE l.run_id = $1
+			s.cast(2, true)+` FROM staging_licenses l JOIN staging_users u
+				ON l.run_id = u.run_id AND l.user_id = u.user_id AND l.seq = u.seq
+			WHERE l.run_id = $1 AND NOT u.removed
 			ON CONFLICT (sku_id) DO NOTHING`, r.ID, s.ts(now)); err != nil {
 			return fmt.Errorf("add unmapped models: %w", err)
 		}
 		held := `EXISTS (SELECT 1 FROM staging_users u JOIN staging_licenses l
-				ON l.run_id = u.run_id AND l.user_id = u.user_id
+				ON l.run_id = u.run_id AND l.user_id = u.user_id AND l.seq = u.seq
 			WHERE u.run_id = $2 AND NOT u.removed AND u.user_id = subscriptions.user_id AND l.sku_id = subscriptions.sku_id)`
 		closeQ := `UPDATE subscriptions SET closed_at = $3 WHERE profile_id = $1 AND closed_at IS NULL AND NOT ` + held
 		if !c.Full {
-			closeQ += ` AND EXISTS (SELECT 1 FROM staging_users u WHERE u.run_id = $2 AND u.user_id = subscriptions.user_id)`
+			// Only staged users change: the planner starts from them.
+			closeQ += ` AND user_id IN (SELECT u.user_id FROM staging_users u WHERE u.run_id = $2)`
 		}
 		res, err := tx.ExecContext(ctx, closeQ, p, r.ID, s.ts(now))
 		if err != nil {
@@ -230,7 +241,7 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 			assigned_by_group = x.assigned_by_group, assigned_at = x.assigned_at
 			FROM (SELECT u.user_id, l.sku_id, u.upn, u.display_name, u.department, u.country, u.account_enabled,
 					l.assigned_by_group, l.assigned_at
-				FROM staging_users u JOIN staging_licenses l ON l.run_id = u.run_id AND l.user_id = u.user_id
+				FROM staging_users u JOIN staging_licenses l ON l.run_id = u.run_id AND l.user_id = u.user_id AND l.seq = u.seq
 				WHERE u.run_id = $2 AND NOT u.removed) AS x
 			WHERE s.profile_id = $1 AND s.closed_at IS NULL AND s.user_id = x.user_id AND s.sku_id = x.sku_id
 			AND (s.upn <> x.upn OR s.display_name <> x.display_name OR s.department <> x.department
@@ -252,7 +263,7 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 			last_activity_source, active_days_30, active_days_90, usage_class)
 			SELECT `+s.cast(1, false)+`, u.user_id, l.sku_id, u.upn, u.display_name, u.department, u.country,
 				u.account_enabled, l.assigned_by_group, l.assigned_at, `+s.cast(3, true)+`, `+s.cast(3, true)+`, '', 0, 0, 'unknown'
-			FROM staging_users u JOIN staging_licenses l ON l.run_id = u.run_id AND l.user_id = u.user_id
+			FROM staging_users u JOIN staging_licenses l ON l.run_id = u.run_id AND l.user_id = u.user_id AND l.seq = u.seq
 			WHERE u.run_id = $2 AND NOT u.removed AND NOT EXISTS (SELECT 1 FROM subscriptions o
 				WHERE o.profile_id = $1 AND o.user_id = u.user_id AND o.sku_id = l.sku_id AND o.closed_at IS NULL)
 			ORDER BY u.user_id, l.sku_id`, p, r.ID, s.ts(now))
