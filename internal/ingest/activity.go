@@ -176,35 +176,10 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 			}
 			s.progress(Progress{Kind: sam.RunActivity, Phase: "systemusers", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
 		}
-		for cp.Phase == "audits" {
-			if err := ctx.Err(); err != nil {
+		if cp.Phase == "audits" {
+			if err := s.readAudits(ctx, dv, env, r, st, &cp, resumed); err != nil {
 				return store.ActivityChanges{}, err
 			}
-			page, err := dv.AuditsPage(ctx, cp.Next)
-			if err != nil {
-				return store.ActivityChanges{}, fmt.Errorf("environment %s: read audits: %w", env.URL, err)
-			}
-			rows := aggregate(env.ID, cp.From, page.Rows, &cp.MaxSeen)
-			r.Counts["audit_rows"] += int64(len(page.Rows))
-			saved := cp
-			if page.NextLink != "" {
-				cp.Next = page.NextLink
-				saved = cp
-			} else {
-				if cp.MaxSeen.After(cp.Current.Watermark) {
-					cp.Current.Watermark = cp.MaxSeen
-				}
-				cp.Done = append(cp.Done, *cp.Current)
-				cp.Current, cp.Phase, cp.Next, cp.MaxSeen = nil, "", "", time.Time{}
-				// The environment is finished: the checkpoint points at the next one.
-				saved = nextEnv(cp)
-			}
-			r.Checkpoint, _ = json.Marshal(saved)
-			st.apply(r)
-			if err := s.Store.StageActivity(ctx, r, rows); err != nil {
-				return store.ActivityChanges{}, err
-			}
-			s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
 		}
 	}
 	s.progress(Progress{Kind: sam.RunActivity, Phase: "commit", Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
@@ -216,6 +191,106 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 	}
 	r.Counts["unmapped_rows"] = changes.UnmappedRows
 	return changes, nil
+}
+
+// DefaultStageBatchRows is how many aggregated evidence rows an activity run
+// gathers, over consecutive audit pages, before it stages them with its
+// checkpoint in one transaction: fewer, larger transactions write less, and
+// an interrupted run repeats at most one batch of pages.
+const DefaultStageBatchRows = 20000
+
+// readAudits reads the audit pages of one environment from cp.Next,
+// fetching the next page while the previous one is aggregated and staged,
+// and stages the evidence in batches; when the last page is staged, cp
+// points at the next environment's settings.
+func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environment, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := prefetch(ctx, cp.Next, dv.AuditsPage, func(p AuditPage) string { return p.NextLink })
+	agg := newAggregator(env.ID)
+	batch := s.StageBatchRows
+	if batch <= 0 {
+		batch = DefaultStageBatchRows
+	}
+	for res := range pages {
+		if res.err != nil {
+			return fmt.Errorf("environment %s: read audits: %w", env.URL, res.err)
+		}
+		page := res.page
+		agg.add(cp.From, page.Rows, &cp.MaxSeen)
+		r.Counts["audit_rows"] += int64(len(page.Rows))
+		last := page.NextLink == ""
+		if !last {
+			cp.Next = page.NextLink
+			if agg.len() < batch {
+				s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+				continue
+			}
+		}
+		saved := *cp
+		if last {
+			if cp.MaxSeen.After(cp.Current.Watermark) {
+				cp.Current.Watermark = cp.MaxSeen
+			}
+			cp.Done = append(cp.Done, *cp.Current)
+			cp.Current, cp.Phase, cp.Next, cp.MaxSeen = nil, "", "", time.Time{}
+			// The environment is finished: the checkpoint points at the next one.
+			saved = nextEnv(*cp)
+		}
+		r.Checkpoint, _ = json.Marshal(saved)
+		st.apply(r)
+		if err := s.Store.StageActivity(ctx, r, agg.take()); err != nil {
+			return err
+		}
+		s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+	}
+	if cp.Phase == "audits" {
+		// The pages ended without a last page: only cancellation does that.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return sam.Errorf(sam.EINTERNAL, "environment %s: audit listing ended early", env.URL)
+	}
+	return nil
+}
+
+// pageResult is one page fetched ahead, or the error that ended the
+// listing.
+type pageResult[P any] struct {
+	page P
+	err  error
+}
+
+// prefetch reads a paged listing from start in a goroutine, one page ahead
+// of the consumer: the channel yields the pages in order and is closed
+// after the last page (next returns "") or after an error, which is the
+// last value. Cancelling ctx stops it.
+func prefetch[P any](ctx context.Context, start string, fetch func(context.Context, string) (P, error), next func(P) string) <-chan pageResult[P] {
+	ch := make(chan pageResult[P], 1)
+	go func() {
+		defer close(ch)
+		for url := start; url != ""; {
+			p, err := fetch(ctx, url)
+			select {
+			case ch <- pageResult[P]{p, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			n := next(p)
+			if n == url {
+				select {
+				case ch <- pageResult[P]{err: sam.Errorf(sam.EUNAVAILABLE, "the service returned the same page link again")}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			url = n
+		}
+	}()
+	return ch
 }
 
 // nextEnv returns cp moved to the next environment.
@@ -236,12 +311,28 @@ type aggKey struct {
 	source sam.ActivitySource
 }
 
-// aggregate turns one page of audit rows into staged evidence: rows that are
-// evidence of use, at or after from, summed by Dataverse user, UTC day and
-// source; max is raised to the newest createdon of the page.
-func aggregate(envID int64, from time.Time, rows []AuditRow, max *time.Time) []store.StagedActivity {
-	idx := map[aggKey]int{}
-	var out []store.StagedActivity
+// aggregator sums audit evidence by Dataverse user, UTC day and source,
+// over one or more pages of one environment.
+type aggregator struct {
+	env  int64
+	idx  map[aggKey]int
+	rows []store.StagedActivity
+}
+
+func newAggregator(env int64) *aggregator { return &aggregator{env: env, idx: map[aggKey]int{}} }
+
+func (g *aggregator) len() int { return len(g.rows) }
+
+// take returns the rows gathered so far and starts afresh.
+func (g *aggregator) take() []store.StagedActivity {
+	rows := g.rows
+	g.rows, g.idx = nil, map[aggKey]int{}
+	return rows
+}
+
+// add aggregates the rows that are evidence of use at or after from; max
+// is raised to the newest createdon of the rows.
+func (g *aggregator) add(from time.Time, rows []AuditRow, max *time.Time) {
 	for _, a := range rows {
 		if a.CreatedOn.After(*max) {
 			*max = a.CreatedOn
@@ -252,16 +343,23 @@ func aggregate(envID int64, from time.Time, rows []AuditRow, max *time.Time) []s
 		}
 		t := a.CreatedOn.UTC()
 		k := aggKey{sam.NormalizeGUID(a.UserID), sam.Day(t), src}
-		i, ok := idx[k]
+		i, ok := g.idx[k]
 		if !ok {
-			idx[k] = len(out)
-			out = append(out, store.StagedActivity{EnvironmentID: envID, SystemUserID: k.user, Day: k.day, Source: src, LastAt: t})
-			i = len(out) - 1
+			i = len(g.rows)
+			g.idx[k] = i
+			g.rows = append(g.rows, store.StagedActivity{EnvironmentID: g.env, SystemUserID: k.user, Day: k.day, Source: src, LastAt: t})
 		}
-		out[i].Events++
-		if t.After(out[i].LastAt) {
-			out[i].LastAt = t
+		g.rows[i].Events++
+		if t.After(g.rows[i].LastAt) {
+			g.rows[i].LastAt = t
 		}
 	}
-	return out
+}
+
+// aggregate turns one page of audit rows into staged evidence (see
+// aggregator.add).
+func aggregate(envID int64, from time.Time, rows []AuditRow, max *time.Time) []store.StagedActivity {
+	g := newAggregator(envID)
+	g.add(from, rows, max)
+	return g.take()
 }

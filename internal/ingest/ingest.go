@@ -40,6 +40,10 @@ type Syncer struct {
 	Progress func(Progress)
 	// Logger receives warnings and resumptions (slog.Default when nil).
 	Logger *slog.Logger
+	// StageBatchRows is how many aggregated evidence rows are gathered over
+	// consecutive audit pages before they are staged with the checkpoint
+	// (0: DefaultStageBatchRows; 1 stages every page).
+	StageBatchRows int
 }
 
 // Progress describes how far a run has come.

@@ -65,6 +65,7 @@ func TestGroundTruth(t *testing.T) {
 func TestResumeAfterInterruption(t *testing.T) {
 	t.Parallel()
 	b := setup(t, generated(3, 2500, 2))
+	b.sy.StageBatchRows = 1 // stage every page, so that every page is progress
 	pages := 0
 	var cancel context.CancelFunc
 	b.sy.Progress = func(p ingest.Progress) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -31,11 +32,19 @@ func TestMain(m *testing.M) {
 		if mode == "floor" {
 			run = childFloor
 		}
+		if path := os.Getenv("CHILD_CPUPROFILE"); path != "" && mode != "floor" {
+			f, err := os.Create(path)
+			if err == nil && pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+		code := 0
 		if err := run(); err != nil {
 			fmt.Fprintln(os.Stderr, "child sync:", err)
-			os.Exit(1)
+			code = 1
 		}
-		os.Exit(0)
+		pprof.StopCPUProfile()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -67,8 +76,9 @@ func childSync() error {
 	if err != nil {
 		return err
 	}
+	batch, _ := strconv.Atoi(os.Getenv("CHILD_BATCH"))
 	sy := &ingest.Syncer{Store: st, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
-		Dataverse: src.Dataverse, Counters: src, Now: func() time.Time { return now }}
+		Dataverse: src.Dataverse, Counters: src, Now: func() time.Time { return now }, StageBatchRows: batch}
 	if _, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{}); err != nil {
 		return err
 	}
@@ -119,7 +129,7 @@ func TestKillAndResume(t *testing.T) {
 	run := func(db string, killAfter time.Duration) (finished bool) {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
-			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=1000")
+			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=1000", "CHILD_BATCH=3000")
 		out := &limitedBuffer{max: 4096}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
