@@ -193,11 +193,26 @@ func checkUsageRows(t *testing.T, rows []UsageRow, truth tenant.Truth) {
 	}
 }
 
-// TestSyncAndReports syncs a simulated tenant through the command line and
+// TestSyncAndReports syncs simulated tenants (generated, and the scenario
+// files of package ingest with exact cases) through the command line and
 // checks both reports against the ground truth, user by user.
 func TestSyncAndReports(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  mscloud.Config
+	}{
+		{"generated", mscloud.Config{Seed: 21, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Seed: 21, Users: 600, Environments: 2}}}}},
+		{"scenario complete", mscloud.Config{Tenants: []mscloud.TenantConfig{{Scenario: "../ingest/testdata/scenario-complete.json"}}}},
+		{"scenario gaps", mscloud.Config{Tenants: []mscloud.TenantConfig{{Scenario: "../ingest/testdata/scenario-gaps.json"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { syncAndReport(t, tt.cfg) })
+	}
+}
+
+func syncAndReport(t *testing.T, cfg mscloud.Config) {
 	e := newCLIEnv(t)
-	srv := simProfile(t, e, mscloud.Config{Seed: 21, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Seed: 21, Users: 600, Environments: 2}}}})
+	srv := simProfile(t, e, cfg)
 	ten := srv.Tenant()
 	now := ten.Now().Format(time.RFC3339Nano)
 	out := e.ok("", "sync", "--profile", "sim", "--now", now)
