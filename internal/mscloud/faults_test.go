@@ -285,9 +285,14 @@ func TestEnforcedLimits(t *testing.T) {
 	b.s.SetLimits(Limits{GraphResourceUnits: 2})
 	gt := b.graphToken(t)
 	var gs []int
+	var pct []string
 	for i := 0; i < 3; i++ {
-		st, _, _ := b.call(t, "GET", b.info.GraphURL+"/users?$top=1&$select=id", gt, nil)
+		st, h, _ := b.call(t, "GET", b.info.GraphURL+"/users?$top=1&$select=id", gt, nil)
 		gs = append(gs, st)
+		pct = append(pct, h.Get("x-ms-throttle-limit-percentage"))
+	}
+	if pct[0] != "" || pct[1] != "1.0" {
+		t.Errorf("x-ms-throttle-limit-percentage = %q", pct)
 	}
 	if !reflect.DeepEqual(gs, []int{200, 200, 429}) {
 		t.Errorf("Graph RU statuses = %v", gs)

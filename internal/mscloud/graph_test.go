@@ -306,6 +306,10 @@ func TestGraphAssignLicense(t *testing.T) {
 	if st, data := post(`{"addLicenses":[{"disabledPlans":[],"skuId":"00000000-0000-0000-0000-00000000abcd"}],"removeLicenses":[]}`); st != 400 || !strings.Contains(string(data), "Request_BadRequest") {
 		t.Errorf("unknown SKU: %d %s", st, data)
 	}
+	st, _, data = b.call(t, "POST", b.info.GraphURL+"/users/"+uid+"/reprocessLicenseAssignment", tok, strings.NewReader(`{}`))
+	if st != 200 || !strings.Contains(string(data), `"id":"`+uid+`"`) {
+		t.Errorf("reprocessLicenseAssignment: %d %s", st, data)
+	}
 }
 
 func TestGraphBatch(t *testing.T) {
