@@ -43,11 +43,16 @@ func (t *Tenant) truthCtx(analysisFrom time.Time, envs []int) (*truthCtx, error)
 		if s.RetentionDays >= 0 {
 			lo = t.now - int64(s.RetentionDays)*nsPerDay
 		}
+		if !e.AppUserAuditRead {
+			lo = noEnd // nothing can be read
+		}
 		c.envs = append(c.envs, e)
 		c.retLo = append(c.retLo, lo)
-		a := sam.EnvironmentAudit{Reachable: true, AuditEnabled: s.AuditEnabled, UserAccessAuditEnabled: s.UserAccessAuditEnabled, RetentionDays: s.RetentionDays}
+		a := sam.EnvironmentAudit{Reachable: e.AppUserAuditRead, AuditEnabled: s.AuditEnabled, UserAccessAuditEnabled: s.UserAccessAuditEnabled, RetentionDays: s.RetentionDays}
 		cv := EnvironmentCoverage{Index: e.Index, Name: e.Name, Covered: a.Covers(analysisFrom, nowT)}
 		switch {
+		case !e.AppUserAuditRead:
+			cv.Reason = "the application user may not read audits (prvReadAuditSummary)"
 		case !s.AuditEnabled:
 			cv.Reason = "auditing is off"
 		case !s.UserAccessAuditEnabled:
@@ -88,6 +93,9 @@ func (t *Tenant) evidence(c *truthCtx, u *userRec, buf []row) ([]EvidenceDay, []
 			continue
 		}
 		lo := max(c.from, c.retLo[k])
+		if lo > c.now {
+			continue
+		}
 		for _, day := range t.userDays(u, dayOf(lo), dayOf(c.now)) {
 			buf = t.userDayRows(u, e, day, buf[:0])
 			start := len(out)
@@ -218,7 +226,9 @@ func (t *Tenant) userTruth(c *truthCtx, u *userRec, keepEvidence bool, buf []row
 
 // Truth computes what a correct sync concludes at Now for the analysis
 // start analysisFrom (zero: 90 days before Now) over the environments envs
-// (nil: all), streaming through each user's audit rows without keeping
+// (nil: all), reading as the Seatwise application (an environment whose
+// application user may not read audits is unreachable: no evidence, no
+// coverage), streaming through each user's audit rows without keeping
 // them. Users' Evidence is left nil to keep memory small (UserTruth fills
 // it). The tenant is read-locked for the duration. Errors: ErrNotFound for
 // an environment index out of range.

@@ -133,6 +133,14 @@ func TestTruthCountsAndCoverage(t *testing.T) {
 	if s := ut.Subscriptions[0]; s.LastActivity != nil || s.Class != sam.UsageUnknown {
 		t.Errorf("alex = %+v", s)
 	}
+	// an environment the application may not read: no evidence, no coverage
+	if err := tn.SetAppAuditRead(0, false); err != nil {
+		t.Fatal(err)
+	}
+	ua, _ := tn.UserTruth(adele, time.Time{}, []int{0})
+	if s := ua.Subscriptions[0]; s.LastActivity != nil || s.Class != sam.UsageUnknown || len(ua.Evidence) != 1 || ua.Evidence[0].Env != -1 {
+		t.Errorf("adele without audit read = %+v, evidence %v", s, ua.Evidence)
+	}
 	if _, err := tn.Truth(time.Time{}, []int{7}); KindOf(err) != ErrNotFound {
 		t.Errorf("bad environment: %v", err)
 	}
