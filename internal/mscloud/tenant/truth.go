@@ -15,10 +15,11 @@ type truthCtx struct {
 	retLo     []int64 // per considered environment: oldest createdon kept
 	complete  bool
 	cover     []EnvironmentCoverage
+	signIns   bool // the application may read signInActivity
 }
 
 func (t *Tenant) truthCtx(analysisFrom time.Time, envs []int) (*truthCtx, error) {
-	c := &truthCtx{now: t.now}
+	c := &truthCtx{now: t.now, signIns: t.app.HasPermission("AuditLog.Read.All")}
 	nowT := nsTime(t.now)
 	if analysisFrom.IsZero() {
 		analysisFrom = nowT.AddDate(0, 0, -90)
@@ -121,7 +122,9 @@ func (t *Tenant) evidence(c *truthCtx, u *userRec, buf []row) ([]EvidenceDay, []
 			}
 		}
 	}
-	if si := t.signIn(u); !si.Never() && si.LastSignInDateTime.UnixNano() >= c.from {
+	if !c.signIns {
+		// Graph hides signInActivity without AuditLog.Read.All
+	} else if si := t.signIn(u); !si.Never() && si.LastSignInDateTime.UnixNano() >= c.from {
 		out = append(out, EvidenceDay{Day: sam.Day(si.LastSignInDateTime), Env: -1, Source: sam.SourceSignIn, Events: 1, LastAt: si.LastSignInDateTime})
 	}
 	slices.SortFunc(out, func(a, b EvidenceDay) int {
@@ -228,7 +231,8 @@ func (t *Tenant) userTruth(c *truthCtx, u *userRec, keepEvidence bool, buf []row
 // start analysisFrom (zero: 90 days before Now) over the environments envs
 // (nil: all), reading as the Seatwise application (an environment whose
 // application user may not read audits is unreachable: no evidence, no
-// coverage), streaming through each user's audit rows without keeping
+// coverage; without AuditLog.Read.All there is no sign-in evidence),
+// streaming through each user's audit rows without keeping
 // them. Users' Evidence is left nil to keep memory small (UserTruth fills
 // it). The tenant is read-locked for the duration. Errors: ErrNotFound for
 // an environment index out of range.

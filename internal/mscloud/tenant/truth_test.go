@@ -141,6 +141,12 @@ func TestTruthCountsAndCoverage(t *testing.T) {
 	if s := ua.Subscriptions[0]; s.LastActivity != nil || s.Class != sam.UsageUnknown || len(ua.Evidence) != 1 || ua.Evidence[0].Env != -1 {
 		t.Errorf("adele without audit read = %+v, evidence %v", s, ua.Evidence)
 	}
+	// without AuditLog.Read.All, sign-ins are no evidence
+	tn.SetGraphPermissions([]string{"User.Read.All", "LicenseAssignment.Read.All"})
+	ug, _ := tn.UserTruth(grady, time.Time{}, nil)
+	if s := ug.Subscriptions[0]; s.LastActivity != nil || len(ug.Evidence) != 0 {
+		t.Errorf("grady without AuditLog.Read.All = %+v", s)
+	}
 	if _, err := tn.Truth(time.Time{}, []int{7}); KindOf(err) != ErrNotFound {
 		t.Errorf("bad environment: %v", err)
 	}

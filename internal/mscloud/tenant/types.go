@@ -17,6 +17,18 @@
 // settings) are recorded in a change log whose sequence numbers drive Graph
 // delta queries (ChangesSince).
 //
+// Audit rows of a generated user on a day in an environment derive from a
+// hash of (seed, user, environment, day): whether the user is active that
+// day (its Pattern), its sessions (05:00-21:00 UTC) and the records it
+// touches. Explicit events (AddActivity, scenario files) join them. What
+// Dataverse would have written is then decided by the environment's audit
+// settings at each moment (auditing, user-access auditing, the access
+// interval); retention and the clock are applied when rows are read. An
+// iterator (Audits) builds one day at a time, sorted by (createdon,
+// auditid), keeps a few recent days in a small cache, and resumes from an
+// opaque cursor naming the last row served (CursorOf), so a Dataverse
+// $skiptoken never needs server-side state.
+//
 // All methods are safe for concurrent use. Every value returned is a copy:
 // changing it does not change the tenant.
 package tenant
@@ -314,8 +326,10 @@ var trackedEntity = func() map[string]bool {
 
 // AuditRow is one row of an environment's audits table.
 type AuditRow struct {
-	AuditID            string
-	CreatedOn          time.Time // UTC, 100 ns precision (Dataverse ticks)
+	AuditID string
+	// CreatedOn is UTC in whole seconds, as the Web API shows createdon
+	// (several rows may share a second; auditid breaks ties in the order).
+	CreatedOn          time.Time
 	Operation          int
 	Action             int
 	ObjectTypeCode     string
@@ -402,8 +416,8 @@ type UserTruth struct {
 	// the catalog), in SKU order of the tenant.
 	Subscriptions []SubscriptionTruth
 	// Evidence is every visible evidence day (>= analysis start) of the
-	// user, per source, in the considered environments (environment 0 index
-	// is -1 for entra:signin).
+	// user, per source and environment (Env -1 for entra:signin); filled by
+	// UserTruth only.
 	Evidence []EvidenceDay
 }
 
