@@ -100,8 +100,21 @@ func pickW[T any](r *rng, items []weighted[T]) T {
 
 // Generate builds the tenant opts describe. It is deterministic: the same
 // opts give the same ids, users, licences, environments and audit rows.
+//
+// Environments, by index: 0 "{org}" audits everything, retention forever;
+// 1 "{org}-service" keeps 180 days and had user-access auditing off from 45
+// to 38 days before Now and all auditing off from 20 to 17 days before Now;
+// 2 "{org}-dev" does not audit at all; 3 and more keep 30 days (shorter than
+// a 90-day window: incomplete coverage). User 0 is an administrator.
+// Users get roles (sales, service, team members, makers, Office only, no
+// licence) with matching SKUs (direct, through the "Sales Team Licensing",
+// "Service Desk Licensing" and "All Staff" groups, or both), an Office SKU,
+// sometimes the SKU unknown to the catalog (UnknownPartNumber), and a
+// Pattern. Team Members has no free seat; Power Automate per user is in the
+// Warning state (no enabled units); Case Management is Suspended.
+//
 // Errors (ErrInvalid): negative Users, Environments or HistoryDays, more than
-// 64 environments, a negative TenantIndex.
+// 64 environments, a negative TenantIndex, Now outside 1970-2200.
 func Generate(opts Options) (*Tenant, error) {
 	switch {
 	case opts.Users < 0:
