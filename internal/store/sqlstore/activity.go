@@ -152,15 +152,13 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 		c.Now = time.Now()
 	}
 	now := timestamp(c.Now)
+	s.analyze(ctx, "staging_system_users", "staging_activity", "environment_users", "activity_days", "subscriptions")
 	err := s.inTx(ctx, fmt.Sprintf("commit activity run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
 		}
 		p := r.ProfileID
 		if err := s.requireProfile(ctx, tx, p, true); err != nil {
-			return err
-		}
-		if err := s.analyze(ctx, tx, "staging_system_users", "staging_activity", "environment_users", "activity_days"); err != nil {
 			return err
 		}
 		// Replace the user map of every environment the run read users of

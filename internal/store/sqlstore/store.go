@@ -90,13 +90,12 @@ func affected(res sql.Result) (int64, error) {
 	return n, nil
 }
 
-// analyze refreshes the statistics of tables when the dialect wants it.
-func (s *Store) analyze(ctx context.Context, tx *sql.Tx, tables ...string) error {
-	if !s.d.Analyze {
-		return nil
+// analyze refreshes the statistics of tables when the dialect wants it. It
+// runs outside any transaction, so that the brief lock ANALYZE takes does
+// not serialise the commits of different profiles, and it is best effort: a
+// failure only costs a worse plan.
+func (s *Store) analyze(ctx context.Context, tables ...string) {
+	if s.d.Analyze {
+		_, _ = s.db.ExecContext(ctx, "ANALYZE "+strings.Join(tables, ", "))
 	}
-	if _, err := tx.ExecContext(ctx, "ANALYZE "+strings.Join(tables, ", ")); err != nil {
-		return fmt.Errorf("analyze %s: %w", strings.Join(tables, ", "), err)
-	}
-	return nil
 }

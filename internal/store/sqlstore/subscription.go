@@ -184,15 +184,13 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 		c.Now = time.Now()
 	}
 	now := timestamp(c.Now)
+	s.analyze(ctx, "staging_users", "staging_licenses", "subscriptions")
 	err := s.inTx(ctx, fmt.Sprintf("commit subscriptions run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r, sam.RunSubscriptions); err != nil {
 			return err
 		}
 		p := r.ProfileID
 		if err := s.requireProfile(ctx, tx, p, true); err != nil {
-			return err
-		}
-		if err := s.analyze(ctx, tx, "staging_users", "staging_licenses", "subscriptions"); err != nil {
 			return err
 		}
 		if err := s.upsertModels(ctx, tx, c.Models); err != nil {
