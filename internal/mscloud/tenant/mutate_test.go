@@ -244,6 +244,9 @@ func TestChangeLogAndDelta(t *testing.T) {
 			t.Fatal(err)
 		}
 		filtered = append(filtered, page...)
+		if len(page) == 0 || (nx != "" && len(page) != 2) {
+			t.Errorf("filtered page of %d users, next %q", len(page), nx)
+		}
 		if nx == "" {
 			break
 		}

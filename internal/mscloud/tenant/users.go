@@ -7,7 +7,8 @@ import (
 
 // UsersPage returns up to limit users in the tenant's stable order, starting
 // after cursor ("" starts a new listing), those for which match returns true
-// (nil matches all). next is "" on the last page. A listing is a snapshot
+// (nil matches all). next is "" on the last page; a page with a next
+// cursor is full and at least one more matching user follows. A listing is a snapshot
 // of membership taken at its first page: users added later do not appear,
 // users deleted since are skipped, attributes are current. Errors:
 // ErrInvalid for a malformed cursor or limit < 1.
@@ -31,17 +32,19 @@ func (t *Tenant) UsersPage(cursor string, limit int, match func(*User) bool) (us
 		if u.deleted != 0 || u.createdSeq > snap {
 			continue
 		}
+		v := t.render(u)
+		if match != nil && !match(&v) {
+			continue
+		}
 		if len(users) == limit {
+			// another matching user follows: the next page starts with it
 			var b [13]byte
 			b[0] = 'u'
 			binary.BigEndian.PutUint64(b[1:9], snap)
 			binary.BigEndian.PutUint32(b[9:13], uint32(pos))
 			return users, base64.RawURLEncoding.EncodeToString(b[:]), nil
 		}
-		v := t.render(u)
-		if match == nil || match(&v) {
-			users = append(users, v)
-		}
+		users = append(users, v)
 	}
 	return users, "", nil
 }
@@ -132,15 +135,16 @@ func (t *Tenant) SystemUsersPage(env int, cursor string, limit int, match func(*
 			}
 			s = t.renderSys(e, u)
 		}
+		if match != nil && !match(&s) {
+			continue
+		}
 		if len(rows) == limit {
 			var b [5]byte
 			b[0] = 's'
 			binary.BigEndian.PutUint32(b[1:], uint32(pos))
 			return rows, base64.RawURLEncoding.EncodeToString(b[:]), nil
 		}
-		if match == nil || match(&s) {
-			rows = append(rows, s)
-		}
+		rows = append(rows, s)
 	}
 	return rows, "", nil
 }
