@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -165,45 +166,102 @@ func testRunLifecycleErrors(t *testing.T, s store.Store) {
 }
 
 // testConcurrentWriters checks that writers in several goroutines all
-// succeed (SQLite serialises them; PostgreSQL runs them side by side).
+// succeed (SQLite serialises them; PostgreSQL runs them side by side): runs
+// staging for one profile, and whole syncs of different profiles.
 func testConcurrentWriters(t *testing.T, s store.Store) {
-	p := newProfile(t, s, "contoso", 1)
+	shared := newProfile(t, s, "shared", 1)
+	var profiles []*sam.Profile
+	for g := range 4 {
+		profiles = append(profiles, newProfile(t, s, fmt.Sprintf("p%d", g), 1))
+	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 40)
+	errs := make(chan error, 100)
 	for g := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 5 {
-				r := &sam.Run{ProfileID: p.ID, Kind: sam.RunSubscriptions}
-				if err := s.StartRun(ctx(t), r); err != nil {
-					errs <- err
-					return
-				}
-				if err := s.StageUsers(ctx(t), r, []store.StagedUser{staged(g*10+i, skuSales)}); err != nil {
-					errs <- err
-					return
-				}
-				r.Status = sam.RunSucceeded
-				if err := s.FinishRun(ctx(t), r); err != nil {
-					errs <- err
-					return
-				}
-				if _, err := s.Profiles(ctx(t)); err != nil {
-					errs <- err
-					return
-				}
-			}
+			errs <- concurrentWork(t, s, shared, profiles[g], g)
 		}()
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		if err != nil {
+			t.Error(err)
+		}
 	}
-	rs, err := s.Runs(ctx(t), store.RunFilter{ProfileID: p.ID, Status: sam.RunSucceeded})
+	rs, err := s.Runs(ctx(t), store.RunFilter{ProfileID: shared.ID, Status: sam.RunSucceeded})
 	must(t, err)
-	if len(rs) != 20 {
-		t.Errorf("%d succeeded runs, want 20", len(rs))
+	if len(rs) != 12 {
+		t.Errorf("%d succeeded runs of the shared profile, want 12", len(rs))
 	}
+	for g, p := range profiles {
+		subs := openSubs(t, s, p.ID)
+		if len(subs) != 20 {
+			t.Errorf("profile %d: %d open subscriptions, want 20", g, len(subs))
+		}
+		for k, x := range subs {
+			if x.UsageClass != sam.UsageLow {
+				t.Errorf("profile %d: %s is %q, want low usage", g, k, x.UsageClass)
+				break
+			}
+		}
+	}
+}
+
+func concurrentWork(t *testing.T, s store.Store, shared, own *sam.Profile, g int) error {
+	c := ctx(t)
+	for i := range 3 {
+		r := &sam.Run{ProfileID: shared.ID, Kind: sam.RunSubscriptions}
+		if err := s.StartRun(c, r); err != nil {
+			return err
+		}
+		if err := s.StageUsers(c, r, []store.StagedUser{staged(g*10+i, skuSales)}); err != nil {
+			return err
+		}
+		r.Status = sam.RunSucceeded
+		if err := s.FinishRun(c, r); err != nil {
+			return err
+		}
+		if _, err := s.Profiles(c); err != nil {
+			return err
+		}
+	}
+	env := own.Environments[0].ID
+	for i := range 2 {
+		r := &sam.Run{ProfileID: own.ID, Kind: sam.RunSubscriptions, Full: true}
+		if err := s.StartRun(c, r); err != nil {
+			return err
+		}
+		var users []store.StagedUser
+		for n := 1; n <= 20; n++ {
+			users = append(users, staged(n, skuSales))
+		}
+		if err := s.StageUsers(c, r, users); err != nil {
+			return err
+		}
+		if _, err := s.CommitSubscriptions(c, r, store.SubscriptionCommit{Full: true, Now: now, Models: models()}); err != nil {
+			return err
+		}
+		a := &sam.Run{ProfileID: own.ID, Kind: sam.RunActivity}
+		if err := s.StartRun(c, a); err != nil {
+			return err
+		}
+		var sys []store.SystemUser
+		var rows []store.StagedActivity
+		for n := 1; n <= 20; n++ {
+			sys = append(sys, store.SystemUser{SystemUserID: sysUser(n), AADObjectID: user(n)})
+			rows = append(rows, act(env, n, now.Add(-time.Duration(i+1)*time.Hour), sam.SourceAccessWeb, 1))
+		}
+		if err := s.StageSystemUsers(c, a, env, sys); err != nil {
+			return err
+		}
+		if err := s.StageActivity(c, a, rows); err != nil {
+			return err
+		}
+		if _, err := s.CommitActivity(c, a, store.ActivityCommit{Now: now, Environments: []sam.EnvironmentAudit{auditOK(env, now)}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
