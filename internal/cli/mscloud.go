@@ -65,7 +65,7 @@ Faults are per host kind (login, graph, dataverse): --fault graph.throttle=0.1 -
 					return sam.Wrap(sam.EINVALID, err, "--fault %s", spec)
 				}
 			}
-			cfg.Limits = mscloud.Limits{DataverseConcurrent: dvConcurrent, DataverseRequests: dvRequests, GraphResourceUnits: graphRU}
+			cfg.Limits = mscloud.Limits{DataverseConcurrent: dvConcurrent, DataverseRequests: dvRequests, DataverseExecution: mscloud.Duration(dvExecution), GraphResourceUnits: graphRU}
 			srv, err := mscloud.Start(cmd.Context(), cfg)
 			if err != nil {
 				return sam.Wrap(sam.EINVALID, err, "start the simulator")
@@ -103,6 +103,7 @@ Faults are per host kind (login, graph, dataverse): --fault graph.throttle=0.1 -
 	f.DurationVar(&tokenLife, "token-lifetime", 0, "access-token lifetime (default 1h; short values simulate expiry)")
 	f.IntVar(&dvConcurrent, "dataverse-concurrent-limit", 0, "enforce this many concurrent Dataverse requests per identity (Microsoft: 52; 0 off)")
 	f.IntVar(&dvRequests, "dataverse-request-limit", 0, "enforce this many Dataverse requests per identity per 300 s (Microsoft: 6000; 0 off)")
+	f.DurationVar(&dvExecution, "dataverse-execution-limit", 0, "enforce this combined Dataverse execution time per identity per 300 s (Microsoft: 20m; 0 off)")
 	f.IntVar(&graphRU, "graph-resource-units", 0, "enforce this Graph resource-unit budget per app and tenant per 10 s (0 off)")
 	return cmd
 }

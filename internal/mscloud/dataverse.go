@@ -146,6 +146,8 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		switch limit {
 		case "concurrent":
 			d.error(http.StatusTooManyRequests, "0x80072326", fmt.Sprintf("Number of concurrent requests exceeded the limit of %d.", l.DataverseConcurrent))
+		case "execution":
+			d.error(http.StatusTooManyRequests, "0x80072321", fmt.Sprintf("Combined execution time of incoming requests exceeded limit of %d milliseconds over time window of %d seconds. Decrease number of concurrent requests or reduce the duration of requests and try again later.", time.Duration(l.DataverseExecution).Milliseconds(), int(s.limits.window().Seconds())))
 		default:
 			win := time.Duration(l.DataverseWindow)
 			if win <= 0 {
@@ -155,7 +157,7 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		}
 		return
 	}
-	defer s.limits.dataverseLeave(ident)
+	defer s.limits.dataverseLeave(ident, now)
 	// Latency is service time: it counts against the concurrency limit.
 	s.sleep(r, HostDataverse)
 	if remaining >= 0 {

@@ -281,6 +281,19 @@ func TestEnforcedLimits(t *testing.T) {
 	if b.s.Counters().Enforced["dataverse concurrent"] != 3 {
 		t.Errorf("enforced = %v", b.s.Counters().Enforced)
 	}
+	// Execution time: 300 ms of latency per request, 500 ms allowed.
+	b.s.SetLimits(Limits{DataverseExecution: Duration(500 * time.Millisecond), DataverseWindow: Duration(time.Minute)})
+	var es []int
+	var body []byte
+	for i := 0; i < 3; i++ {
+		var st int
+		st, _, body = b.call(t, "GET", u, tok, nil)
+		es = append(es, st)
+	}
+	if !reflect.DeepEqual(es, []int{200, 200, 429}) || !strings.Contains(string(body), "0x80072321") {
+		t.Errorf("execution-time statuses = %v %s", es, body)
+	}
+	b.setFaults(t, Faults{})
 	// Graph resource units: users costs 1 with $top<20 and $select.
 	b.s.SetLimits(Limits{GraphResourceUnits: 2})
 	gt := b.graphToken(t)

@@ -476,7 +476,7 @@ var userFilterSchema = filterSchema{
 	entity: "microsoft.graph.user",
 	props: map[string]edmType{"id": edmString, "displayName": edmString, "userPrincipalName": edmString, "mail": edmString,
 		"accountEnabled": edmBool, "department": edmString, "country": edmString, "usageLocation": edmString,
-		"jobTitle": edmString, "givenName": edmString, "surname": edmString, "assignedLicenses": edmCollection},
+		"jobTitle": edmString, "givenName": edmString, "surname": edmString, "userType": edmString, "assignedLicenses": edmCollection},
 	elems: map[string]map[string]edmType{"assignedLicenses": {"skuId": edmGUID}},
 }
 

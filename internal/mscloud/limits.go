@@ -17,6 +17,10 @@ type Limits struct {
 	// it requests get 429 0x80072322 with Retry-After until the window frees.
 	DataverseRequests int      `json:"dataverse_requests,omitempty"`
 	DataverseWindow   Duration `json:"dataverse_window,omitempty"`
+	// DataverseExecution is the combined execution time one identity's
+	// requests may take per environment within DataverseWindow (Microsoft:
+	// 20 minutes per 300 s); beyond it requests get 429 0x80072321.
+	DataverseExecution Duration `json:"dataverse_execution,omitempty"`
 	// GraphResourceUnits is the resource-unit budget of one app in one
 	// tenant per 10 s (Microsoft: 3,500 to 8,000 by tenant size); costs
 	// follow the documented table (GET users 2, subscribedSkus 3,
@@ -29,7 +33,13 @@ type limiter struct {
 	cfg      Limits
 	inflight map[string]int
 	windows  map[string][]time.Time // identity -> request times within the window
+	exec     map[string][]execSpan  // identity -> finished requests' durations
 	ru       map[string][]ruSpend
+}
+
+type execSpan struct {
+	end time.Time
+	d   time.Duration
 }
 
 type ruSpend struct {
@@ -38,7 +48,7 @@ type ruSpend struct {
 }
 
 func newLimiter(cfg Limits) *limiter {
-	return &limiter{cfg: cfg, inflight: map[string]int{}, windows: map[string][]time.Time{}, ru: map[string][]ruSpend{}}
+	return &limiter{cfg: cfg, inflight: map[string]int{}, windows: map[string][]time.Time{}, exec: map[string][]execSpan{}, ru: map[string][]ruSpend{}}
 }
 
 func (l *limiter) set(cfg Limits) {
@@ -64,11 +74,25 @@ func (l *limiter) dataverseEnter(identity string, now time.Time) (limit string, 
 	if l.cfg.DataverseConcurrent > 0 && l.inflight[identity] >= l.cfg.DataverseConcurrent {
 		return "concurrent", time.Second, remaining
 	}
-	if l.cfg.DataverseRequests > 0 {
-		win := time.Duration(l.cfg.DataverseWindow)
-		if win <= 0 {
-			win = 300 * time.Second
+	if l.cfg.DataverseExecution > 0 {
+		win := l.window()
+		sp := l.exec[identity]
+		i := 0
+		for i < len(sp) && now.Sub(sp[i].end) >= win {
+			i++
 		}
+		sp = sp[i:]
+		l.exec[identity] = sp
+		var total time.Duration
+		for _, x := range sp {
+			total += x.d
+		}
+		if total >= time.Duration(l.cfg.DataverseExecution) {
+			return "execution", sp[0].end.Add(win).Sub(now), remaining
+		}
+	}
+	if l.cfg.DataverseRequests > 0 {
+		win := l.window()
 		ts := l.windows[identity]
 		i := 0
 		for i < len(ts) && now.Sub(ts[i]) >= win {
@@ -87,8 +111,21 @@ func (l *limiter) dataverseEnter(identity string, now time.Time) (limit string, 
 	return "", 0, remaining
 }
 
-func (l *limiter) dataverseLeave(identity string) {
+func (l *limiter) window() time.Duration {
+	if w := time.Duration(l.cfg.DataverseWindow); w > 0 {
+		return w
+	}
+	return 300 * time.Second
+}
+
+// dataverseLeave ends a request admitted by dataverseEnter that started at
+// start, charging its duration to the identity's execution time.
+func (l *limiter) dataverseLeave(identity string, start time.Time) {
 	l.mu.Lock()
+	if l.cfg.DataverseExecution > 0 {
+		now := time.Now()
+		l.exec[identity] = append(l.exec[identity], execSpan{now, now.Sub(start)})
+	}
 	l.inflight[identity]--
 	if l.inflight[identity] <= 0 {
 		delete(l.inflight, identity)
