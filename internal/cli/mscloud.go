@@ -30,6 +30,7 @@ func newMscloudCmd(a *App) *cobra.Command {
 		throttle, serverErr, unavail float64
 		drop, malformed, truncated   float64
 		latency, jitter, tokenLife   time.Duration
+		dvExecution                  time.Duration
 		retryAfter                   float64
 		dvConcurrent, dvRequests     int
 		graphRU                      int
