@@ -307,14 +307,16 @@ func (s *Store) Profiles(ctx context.Context) ([]*sam.Profile, error) {
 func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 	now := time.Now()
 	return s.inTx(ctx, "delete profile "+itoa(id), func(tx *sql.Tx) error {
+		// Runs first, then staging, then the profile: the order in which
+		// commits lock them, so that the two never deadlock.
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = $2, error = $3, finished_at = $4, checkpoint = NULL
+			WHERE profile_id = $1 AND status = $5`, id, string(sam.RunFailed), "profile deleted", s.ts(now), string(sam.RunRunning)); err != nil {
+			return err
+		}
 		for _, t := range stagingTables {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id IN (SELECT id FROM runs WHERE profile_id = $1)`, id); err != nil {
 				return err
 			}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = $2, error = $3, finished_at = $4, checkpoint = NULL
-			WHERE profile_id = $1 AND status = $5`, id, string(sam.RunFailed), "profile deleted", s.ts(now), string(sam.RunRunning)); err != nil {
-			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE id = $1`, id)
 		if err != nil {
