@@ -73,13 +73,6 @@ func (s *Store) nullTS(t time.Time) any {
 	return s.ts(t)
 }
 
-func (s *Store) ptrTS(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return s.nullTS(*t)
-}
-
 func (s *Store) day(t time.Time) any {
 	u := t.UTC()
 	return s.d.Day(time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC))
