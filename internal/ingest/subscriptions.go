@@ -191,11 +191,22 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 			cp.Next = storedLink
 		}
 	}
+	// The next page is fetched while the previous one is staged.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var pages <-chan pageResult[UserPage]
+	if !cp.Done {
+		pages = prefetch(pctx, cp.Next, s.Graph.UsersPage, func(p UserPage) string { return p.NextLink })
+	}
 	for !cp.Done {
-		if err := ctx.Err(); err != nil {
-			return store.SubscriptionChanges{}, err
+		res, ok := <-pages
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return store.SubscriptionChanges{}, err
+			}
+			return store.SubscriptionChanges{}, sam.Errorf(sam.EINTERNAL, "users listing ended early")
 		}
-		page, err := s.Graph.UsersPage(ctx, cp.Next)
+		page, err := res.page, res.err
 		if err != nil {
 			if IsResync(err) {
 				return store.SubscriptionChanges{}, errRestart
