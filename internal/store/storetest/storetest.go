@@ -25,7 +25,8 @@ import (
 type Opener func(t *testing.T) store.Store
 
 // Run runs the conformance suite against the stores open returns, one fresh
-// store per subtest.
+// store per subtest; subtests run in parallel, so open must be safe for
+// concurrent use.
 func Run(t *testing.T, open Opener) {
 	tests := []struct {
 		name string
@@ -61,6 +62,7 @@ func Run(t *testing.T, open Opener) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // every subtest has its own store
 			s := open(t)
 			tc.fn(t, s)
 		})
