@@ -117,7 +117,7 @@ func (g *graphCall) delta(_ []string) {
 			nextTok = g.s.encodeToken(nt)
 		}
 	} else {
-		changes := changesAfter(t, pt.Seq)
+		changes, _ := t.ChangesAfter(pt.Seq)
 		pending := changes[:0]
 		for _, c := range changes {
 			if c.Seq > pt.Upto || c.Seq < pt.AfterS || (c.Seq == pt.AfterS && c.UserID <= pt.After) {
@@ -187,35 +187,4 @@ func (g *graphCall) deltaPage(pt pageToken, rows []any, nextTok string) {
 	}
 	out = out.add("value", rows)
 	g.json(http.StatusOK, out)
-}
-
-// changesAfter returns the users changed after seq. tenant.ChangesSince
-// treats seq 0 as "a first round: every current user"; a delta round after
-// a first round taken before any change needs "changes with seq > 0"
-// instead. It is assembled from ChangesSince(0) (current users, filtered
-// to those changed) and ChangesSince(1) (removals after seq 1). A user whose
-// only change is a deletion with sequence number 1 is not visible through
-// the tenant API and is missed.
-func changesAfter(t *tenant.Tenant, seq uint64) []tenant.UserChange {
-	if seq > 0 {
-		c, _ := t.ChangesSince(seq)
-		return c
-	}
-	if t.Seq() == 0 {
-		return nil
-	}
-	all, _ := t.ChangesSince(0)
-	out := all[:0]
-	for _, c := range all {
-		if c.Seq > 0 {
-			out = append(out, c)
-		}
-	}
-	later, _ := t.ChangesSince(1)
-	for _, c := range later {
-		if c.Removed != "" {
-			out = append(out, c)
-		}
-	}
-	return out
 }

@@ -63,25 +63,41 @@ func (t *Tenant) Seq() uint64 {
 // set ("changed": soft-deleted, "deleted": permanently deleted). A seq
 // beyond the latest returns no change.
 func (t *Tenant) ChangesSince(seq uint64) ([]UserChange, uint64) {
+	if seq > 0 {
+		return t.ChangesAfter(seq)
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := []UserChange{}
 	for _, u := range t.users {
-		switch {
-		case seq == 0:
-			if u.deleted == 0 {
-				out = append(out, UserChange{UserID: u.id, Seq: u.changed})
-			}
-		case u.changed > seq:
-			c := UserChange{UserID: u.id, Seq: u.changed}
-			switch u.deleted {
-			case delSoft:
-				c.Removed = "changed"
-			case delHard:
-				c.Removed = "deleted"
-			}
-			out = append(out, c)
+		if u.deleted == 0 {
+			out = append(out, UserChange{UserID: u.id, Seq: u.changed})
 		}
+	}
+	return out, t.seq
+}
+
+// ChangesAfter returns the users whose latest change has a sequence number
+// greater than seq (removed users with Removed set), in the tenant's user
+// order, and the latest sequence number. Unlike ChangesSince, seq 0 is not a
+// first round: ChangesAfter(0) returns every user changed since generation,
+// removals included, and nothing on an untouched tenant.
+func (t *Tenant) ChangesAfter(seq uint64) ([]UserChange, uint64) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := []UserChange{}
+	for _, u := range t.users {
+		if u.changed <= seq {
+			continue
+		}
+		c := UserChange{UserID: u.id, Seq: u.changed}
+		switch u.deleted {
+		case delSoft:
+			c.Removed = "changed"
+		case delHard:
+			c.Removed = "deleted"
+		}
+		out = append(out, c)
 	}
 	return out, t.seq
 }
