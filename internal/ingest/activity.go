@@ -111,15 +111,7 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 				}
 				// Unreachable or not permitted: no evidence from it, its
 				// users' usage is unknown.
-				ea := sam.EnvironmentAudit{EnvironmentID: env.ID, Reachable: false, Error: sam.ErrorMessage(err),
-					Watermark: env.Audit.Watermark, CheckedAt: now}
-				if ea.Error == "internal error" {
-					ea.Error = err.Error()
-				}
-				r.Warnings = appendOnce(r.Warnings, fmt.Sprintf("environment %s could not be read (%s): usage of its users is unknown", env.URL, ea.Error))
-				cp.Done = append(cp.Done, ea)
-				cp.Phase, cp.Next, cp.MaxSeen = "", "", time.Time{}
-				if err := s.Store.SaveRunProgress(ctx, withCheckpoint(r, nextEnv(cp), st)); err != nil {
+				if err := s.unreachable(ctx, r, st, &cp, env, now, err); err != nil {
 					return store.ActivityChanges{}, err
 				}
 				continue
@@ -146,6 +138,12 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 				return store.ActivityChanges{}, err
 			}
 			page, err := dv.SystemUsersPage(ctx, cp.Next)
+			if sam.IsCode(err, sam.EFORBIDDEN) {
+				if err := s.unreachable(ctx, r, st, &cp, env, now, err); err != nil {
+					return store.ActivityChanges{}, err
+				}
+				break
+			}
 			if err != nil {
 				return store.ActivityChanges{}, fmt.Errorf("environment %s: read systemusers: %w", env.URL, err)
 			}
@@ -177,7 +175,14 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 			s.progress(Progress{Kind: sam.RunActivity, Phase: "systemusers", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
 		}
 		if cp.Phase == "audits" {
-			if err := s.readAudits(ctx, dv, env, r, st, &cp, resumed); err != nil {
+			err := s.readAudits(ctx, dv, env, r, st, &cp, resumed)
+			if sam.IsCode(err, sam.EFORBIDDEN) {
+				// The application user may not read audits here
+				// (prvReadAuditSummary): what was staged stays evidence,
+				// the environment counts as unreachable.
+				err = s.unreachable(ctx, r, st, &cp, env, now, err)
+			}
+			if err != nil {
 				return store.ActivityChanges{}, err
 			}
 		}
@@ -291,6 +296,25 @@ func prefetch[P any](ctx context.Context, start string, fetch func(context.Conte
 		}
 	}()
 	return ch
+}
+
+// unreachable records that env could not be read (err says why) and moves
+// the checkpoint past it: its users' usage is unknown, never inactive.
+// Credentials rejected (EUNAUTHORIZED) and cancellation are returned
+// instead, as they concern the whole run.
+func (s *Syncer) unreachable(ctx context.Context, r *sam.Run, st *runStats, cp *actCheckpoint, env sam.Environment, now time.Time, err error) error {
+	if sam.IsCode(err, sam.EUNAUTHORIZED) || ctx.Err() != nil {
+		return fmt.Errorf("environment %s: %w", env.URL, err)
+	}
+	ea := sam.EnvironmentAudit{EnvironmentID: env.ID, Reachable: false, Error: sam.ErrorMessage(err),
+		Watermark: env.Audit.Watermark, CheckedAt: now}
+	if ea.Error == "internal error" {
+		ea.Error = err.Error()
+	}
+	r.Warnings = appendOnce(r.Warnings, fmt.Sprintf("environment %s could not be read (%s): usage of its users is unknown", env.URL, ea.Error))
+	cp.Done = append(cp.Done, ea)
+	cp.Current, cp.Phase, cp.Next, cp.MaxSeen = nil, "", "", time.Time{}
+	return s.Store.SaveRunProgress(ctx, withCheckpoint(r, nextEnv(*cp), st))
 }
 
 // nextEnv returns cp moved to the next environment.

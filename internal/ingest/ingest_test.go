@@ -369,7 +369,7 @@ func TestScenarios(t *testing.T) {
 			"shortonly@tailspin.com": {sam.UsageUnknown, "", false},
 			"disabled@tailspin.com":  {sam.UsageDisabled, "", false},
 			"apps@tailspin.com":      {sam.UsageLow, sam.SourceRecord, false},
-		}, []string{"auditing is off", "user access auditing is off", "shorter than the analysis window", "sign-in activity cannot be read"}},
+		}, []string{"auditing is off", "user access auditing is off", "shorter than the analysis window", "sign-in activity cannot be read", "tailspin-noread could not be read"}},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.file), func(t *testing.T) {
