@@ -102,11 +102,33 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	if err := db.PingContext(ctx); err != nil {
+	if err := pingBusy(ctx, db); err != nil {
 		db.Close()
 		return nil, sam.Wrap(sam.EUNAVAILABLE, err, "open SQLite database %s", path)
 	}
 	return db, nil
+}
+
+// pingBusy opens the first connection. Switching a new file to WAL needs an
+// exclusive lock and SQLite answers SQLITE_BUSY at once, without its busy
+// handler, while another process does the same: such an open is retried
+// until BusyTimeout has passed.
+func pingBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(BusyTimeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		var e *msqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 // Open opens (creating it when missing) the SQLite database file at path,
