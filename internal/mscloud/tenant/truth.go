@@ -30,7 +30,8 @@ func (t *Tenant) truthCtx(analysisFrom time.Time, envs []int) (*truthCtx, error)
 			envs = append(envs, i)
 		}
 	}
-	c.complete = true
+	// No environment means no audit log to prove inactivity with.
+	c.complete = len(envs) > 0
 	for _, i := range envs {
 		e, err := t.env(i)
 		if err != nil {

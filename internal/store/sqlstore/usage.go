@@ -56,7 +56,9 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 	if err != nil {
 		return 0, fmt.Errorf("read environments: %w", err)
 	}
-	complete := true
+	// Without an environment there is no audit log that could prove
+	// inactivity: absence of evidence is then "unknown", never "inactive".
+	complete := len(envs) > 0
 	for _, e := range envs {
 		if !e.Audit.Covers(start, now) {
 			complete = false

@@ -242,6 +242,23 @@ func testCoverageUnknown(t *testing.T, s store.Store) {
 	}
 }
 
+// testNoEnvironment: a profile without any Dataverse environment has no
+// audit log that could prove inactivity, so users without evidence are
+// unknown, while a disabled account stays disabled.
+func testNoEnvironment(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "noenv", 0)
+	off := staged(2, skuSales)
+	off.AccountEnabled = false
+	syncSubs(t, s, p, true, now, staged(1, skuSales), off)
+	subs := openSubs(t, s, p.ID)
+	if x := subs[key(1, skuSales)]; x.UsageClass != sam.UsageUnknown {
+		t.Errorf("enabled user without environments: %q, want %q", x.UsageClass, sam.UsageUnknown)
+	}
+	if x := subs[key(2, skuSales)]; x.UsageClass != sam.UsageDisabled {
+		t.Errorf("disabled user without environments: %q, want %q", x.UsageClass, sam.UsageDisabled)
+	}
+}
+
 func testTrackedVersusUntracked(t *testing.T, s store.Store) {
 	p := newProfile(t, s, "contoso", 1)
 	e := p.Environments[0].ID

@@ -53,6 +53,7 @@ func Run(t *testing.T, open Opener) {
 		{"EnvironmentRemovedMidRun", testEnvironmentRemovedMidRun},
 		{"SystemUserMapReplaced", testSystemUserMapReplaced},
 		{"CoverageUnknown", testCoverageUnknown},
+		{"NoEnvironment", testNoEnvironment},
 		{"TrackedVersusUntracked", testTrackedVersusUntracked},
 		{"UsageClasses", testUsageClasses},
 		{"AnalysisStart", testAnalysisStart},
