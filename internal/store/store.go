@@ -23,6 +23,8 @@ type Store interface {
 	Dialect() string
 	// Close releases the database.
 	Close() error
+	// ServerStore holds accounts, sessions, tokens and the audit log of the server (server.go).
+	ServerStore
 
 	// CreateProfile inserts p with its environments and sets their IDs and
 	// timestamps. ECONFLICT when the name is taken, EINVALID when the name is

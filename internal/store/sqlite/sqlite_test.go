@@ -52,7 +52,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != len(ms) || ms[len(ms)-1].Version != int64(len(ms)) {
+	if n != len(ms) {
 		t.Errorf("schema_migrations has %d rows; %d migrations embedded, the last one %d", n, len(ms), ms[len(ms)-1].Version)
 	}
 	// A database migrated by a newer seatwise is refused.
@@ -61,7 +61,7 @@ func TestMigrate(t *testing.T) {
 	}
 	s.Close()
 	_, err = sqlite.Open(ctx, path)
-	want := fmt.Sprintf("database schema version 9999 is newer than this seatwise (max %d); upgrade seatwise", len(ms))
+	want := fmt.Sprintf("database schema version 9999 is newer than this seatwise (max %d); upgrade seatwise", ms[len(ms)-1].Version)
 	if sam.ErrorCode(err) != sam.EINVALID || !strings.Contains(err.Error(), want) {
 		t.Errorf("opening a newer database: %v", err)
 	}

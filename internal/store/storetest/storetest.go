@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteProfileCascade", testDeleteProfileCascade},
 		{"ConcurrentWriters", testConcurrentWriters},
 	}
+	tests = append(tests, serverTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // every subtest has its own store
