@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,7 +73,10 @@ func benchSync(t *testing.T, users int) {
 	}
 	st.Close()
 	floorWall, floorRSS, floorOut := child("floor", db)
-	syncWall, syncRSS, _ := child("1", db)
+	syncWall, syncRSS, syncOut := child("1", db)
+	if os.Getenv("CHILD_MEMTRACE") != "" {
+		t.Logf("sync child:\n%s", syncOut)
+	}
 	runs, err := openStore(t, db).Runs(b.ctx, storeRunFilter(p.ID))
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +120,19 @@ func childFloor() error {
 	now, err := time.Parse(time.RFC3339Nano, os.Getenv("CHILD_NOW"))
 	if err != nil {
 		return err
+	}
+	if os.Getenv("CHILD_MEMTRACE") != "" {
+		go func() {
+			var sys uint64
+			for range time.Tick(50 * time.Millisecond) {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.Sys > sys+8<<20 {
+					sys = ms.Sys
+					fmt.Fprintf(os.Stderr, "floor sampled: heap in use %d MB, sys %d MB; ", ms.HeapInuse>>20, ms.Sys>>20)
+				}
+			}
+		}()
 	}
 	users, rows := 0, 0
 	if _, err := src.Graph.SubscribedSKUs(ctx); err != nil {

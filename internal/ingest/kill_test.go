@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -79,6 +80,28 @@ func childSync() error {
 	batch, _ := strconv.Atoi(os.Getenv("CHILD_BATCH"))
 	sy := &ingest.Syncer{Store: st, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
 		Dataverse: src.Dataverse, Counters: src, Now: func() time.Time { return now }, StageBatchRows: batch}
+	if os.Getenv("CHILD_MEMTRACE") != "" {
+		var peak uint64
+		go func() {
+			var top, sys uint64
+			for range time.Tick(50 * time.Millisecond) {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > top+8<<20 || ms.Sys > sys+8<<20 {
+					top, sys = max(top, ms.HeapInuse), max(sys, ms.Sys)
+					fmt.Fprintf(os.Stderr, "sampled: heap in use %d MB, sys %d MB\n", ms.HeapInuse>>20, ms.Sys>>20)
+				}
+			}
+		}()
+		sy.Progress = func(pr ingest.Progress) {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak+8<<20 {
+				peak = ms.HeapInuse
+				fmt.Fprintf(os.Stderr, "heap in use %d MB (sys %d MB) at %s %s %s, %d items\n", ms.HeapInuse>>20, ms.Sys>>20, pr.Kind, pr.Phase, pr.Environment, pr.Items)
+			}
+		}
+	}
 	if _, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{}); err != nil {
 		return err
 	}
