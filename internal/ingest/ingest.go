@@ -2,8 +2,9 @@
 // calculates activity from the Dataverse audit logs of its environments.
 //
 // Both jobs are runs (sam.Run) that write only to the store's staging area
-// while they read, page by page, saving a checkpoint in the same transaction
-// as each page. A run becomes visible at once, with CommitSubscriptions or
+// while they read, page by page (audit evidence aggregated over a batch of
+// pages), saving a checkpoint in the same transaction as what they stage;
+// the next page is fetched while the previous one is staged. A run becomes visible at once, with CommitSubscriptions or
 // CommitActivity, or not at all. A run that is interrupted (killed process,
 // network failure) stays "running" and the next invocation resumes it from
 // its checkpoint, so that an interrupted and resumed sync ends in exactly the
@@ -79,13 +80,13 @@ func (s *Syncer) progress(p Progress) {
 // runStats adds the clients' request counters to a run, across resumptions:
 // base holds what the run had counted before this invocation.
 type runStats struct {
-	c                    Counters
-	req0, thr0, ret0     int64
-	baseReq, baseThr, bR int64
+	c                         Counters
+	req0, thr0, ret0          int64 // the counters when this invocation started
+	baseReq, baseThr, baseRet int64 // the run's counts from earlier invocations
 }
 
 func newRunStats(c Counters, r *sam.Run) *runStats {
-	st := &runStats{c: c, baseReq: r.Requests, baseThr: r.Throttles, bR: r.Retries}
+	st := &runStats{c: c, baseReq: r.Requests, baseThr: r.Throttles, baseRet: r.Retries}
 	if c != nil {
 		st.req0, st.thr0, st.ret0 = c.Counts()
 	}
@@ -99,7 +100,7 @@ func (st *runStats) apply(r *sam.Run) {
 	req, thr, ret := st.c.Counts()
 	r.Requests = st.baseReq + req - st.req0
 	r.Throttles = st.baseThr + thr - st.thr0
-	r.Retries = st.bR + ret - st.ret0
+	r.Retries = st.baseRet + ret - st.ret0
 }
 
 // Permanent reports whether err means that retrying cannot help until an
