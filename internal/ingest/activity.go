@@ -83,10 +83,18 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 	now := s.now()
 	var cp actCheckpoint
 	if len(r.Checkpoint) > 0 {
-		if err := json.Unmarshal(r.Checkpoint, &cp); err != nil {
-			return store.ActivityChanges{}, fmt.Errorf("activity run %d has an unreadable checkpoint: %w", r.ID, err)
+		if err := json.Unmarshal(r.Checkpoint, &cp); err != nil || cp.From.IsZero() {
+			// A checkpoint this version cannot read: start the run afresh
+			// rather than fail on it forever.
+			s.logger().Warn("activity run has an unreadable checkpoint; starting it again", "run", r.ID)
+			if err := s.Store.DiscardStaging(ctx, r.ID); err != nil {
+				return store.ActivityChanges{}, err
+			}
+			cp = actCheckpoint{}
+			r.Counts = map[string]int64{}
 		}
-	} else {
+	}
+	if cp.From.IsZero() {
 		cp.From = AnalysisStart(p, now)
 	}
 	envs := append([]sam.Environment(nil), p.Environments...)

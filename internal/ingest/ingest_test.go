@@ -421,3 +421,25 @@ func TestScenarios(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadableCheckpoint: unfinished runs whose checkpoints cannot be
+// read start again from scratch instead of failing forever.
+func TestUnreadableCheckpoint(t *testing.T) {
+	t.Parallel()
+	b := setup(t, generated(23, 200, 2))
+	for _, kind := range []sam.RunKind{sam.RunSubscriptions, sam.RunActivity} {
+		r := &sam.Run{ProfileID: b.p.ID, Kind: kind, Status: sam.RunRunning, Counts: map[string]int64{}}
+		if err := b.st.StartRun(b.ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Checkpoint = []byte(`{"next": 42, garbage`)
+		if err := b.st.SaveRunProgress(b.ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sr, ar := b.sync(false)
+	if !sr.Resumed || !ar.Resumed || !sr.Run.Full {
+		t.Errorf("resumed %v/%v full %v: want the unfinished runs taken over, the subscriptions run as full", sr.Resumed, ar.Resumed, sr.Run.Full)
+	}
+	b.checkTruth()
+}
