@@ -317,3 +317,32 @@ func TestDemoOnce(t *testing.T) {
 		t.Errorf("demo profile:\n%s", out)
 	}
 }
+
+// TestSyncRejectedSecret: a wrong secret fails the sync with the
+// authentication exit code and puts the profile in needs_reauth; a new
+// secret and a sync connect it again.
+func TestSyncRejectedSecret(t *testing.T) {
+	e := newCLIEnv(t)
+	srv := simProfile(t, e, mscloud.Config{Seed: 8, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Seed: 8, Users: 50, Environments: 1}}}})
+	now := srv.Tenant().Now().Format(time.RFC3339)
+	e.ok("wrong-secret", "profile", "edit", "sim", "--client-secret-file", "-")
+	out, errs, code := e.run("", "sync", "--profile", "sim", "--now", now)
+	if code != sam.ExitAuth || strings.Contains(out+errs, "wrong-secret") {
+		t.Errorf("sync with a wrong secret: exit %d, want %d\n%s%s", code, sam.ExitAuth, out, errs)
+	}
+	var p ProfileJSON
+	if err := json.Unmarshal([]byte(e.ok("", "profile", "show", "sim", "--output", "json")), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.State != sam.ProfileNeedsReauth || !strings.Contains(p.StateMessage, "profile edit sim") {
+		t.Errorf("state %s %q, want needs_reauth telling how to fix it", p.State, p.StateMessage)
+	}
+	e.ok(srv.Info().ClientSecret, "profile", "edit", "sim", "--client-secret-file", "-")
+	e.ok("", "sync", "--profile", "sim", "--now", now)
+	if err := json.Unmarshal([]byte(e.ok("", "profile", "show", "sim", "--output", "json")), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.State != sam.ProfileConnected || p.LastActivitySync == nil {
+		t.Errorf("after a new secret: state %s, last activity sync %v", p.State, p.LastActivitySync)
+	}
+}
