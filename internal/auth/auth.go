@@ -193,7 +193,9 @@ func (s *Service) now() time.Time {
 }
 
 // errSignIn is the one answer to every failed sign-in.
-func errSignIn() error { return sam.Errorf(sam.EUNAUTHORIZED, "wrong name or password, or the account is locked or disabled") }
+func errSignIn() error {
+	return sam.Errorf(sam.EUNAUTHORIZED, "wrong name or password, or the account is locked or disabled")
+}
 
 // CreateUser adds a local account. EINVALID for a bad name, role or
 // password; ECONFLICT when the name is taken.
