@@ -150,7 +150,8 @@ func ComputePosition(in PositionInput) (Position, error) {
 	var ownedTerms, entInputs []string
 	currencies := map[string]bool{}
 	for i := range in.Entitlements {
-		e := &in.Entitlements[i]
+		e := in.Entitlements[i] // a copy: normalising it leaves the caller's alone
+		e.Normalize()
 		desc := fmt.Sprintf("entitlement #%d: %d × %s, %s..%s", e.ID, e.Quantity, FormatMoney(e.UnitCost, e.Currency), FormatDay(e.TermStart), FormatDay(e.TermEnd))
 		if !e.ActiveOn(in.AsOf) {
 			p.IgnoredEntitlements++

@@ -16,7 +16,9 @@ import (
 // stagingTables are the tables holding what runs staged, keyed by run_id.
 var stagingTables = []string{"staging_users", "staging_licenses", "staging_system_users", "staging_activity"}
 
-func validKind(k sam.RunKind) bool { return k == sam.RunSubscriptions || k == sam.RunActivity }
+func validKind(k sam.RunKind) bool {
+	return k == sam.RunSubscriptions || k == sam.RunActivity || k == sam.RunReconciliation
+}
 
 // StartRun inserts a running run and sets its ID, Status and StartedAt (when
 // zero). EINVALID for an unknown kind, ENOTFOUND when the profile does not

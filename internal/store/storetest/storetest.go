@@ -60,6 +60,9 @@ func Run(t *testing.T, open Opener) {
 		{"RecomputeManySubscriptions", testRecomputeMany},
 		{"DeleteProfileCascade", testDeleteProfileCascade},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"Entitlements", testEntitlements},
+		{"CountOpenSubscriptions", testCountOpenSubscriptions},
+		{"PositionSnapshots", testPositionSnapshots},
 	}
 	tests = append(tests, serverTests...)
 	for _, tc := range tests {
