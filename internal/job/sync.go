@@ -1,0 +1,101 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/ingest"
+	"github.com/seatwise/seatwise/internal/sam"
+)
+
+// syncHandler returns the handler of the sync kinds: the same work as
+// `seatwise sync`, through internal/ingest. Runs are resumable: an attempt
+// cut short (killed instance, hand-back, network failure) leaves its run
+// running with a checkpoint, and the next attempt resumes it.
+func (r *Runner) syncHandler(kind Kind) Handler {
+	return func(ctx context.Context, j *Job) (Outcome, error) {
+		st := r.cfg.Store
+		p, err := st.Profile(ctx, j.ProfileID)
+		if sam.IsCode(err, sam.ENOTFOUND) {
+			return Outcome{Skipped: true, Result: fmt.Sprintf("profile %d no longer exists", j.ProfileID)}, nil
+		}
+		if err != nil {
+			return Outcome{}, err
+		}
+		if reason := skipReason(p); reason != "" {
+			return Outcome{Skipped: true, Result: reason}, nil
+		}
+		sealed, err := st.Secret(ctx, p.ID, sam.SecretClientSecret)
+		if sam.IsCode(err, sam.ENOTFOUND) {
+			return Outcome{Skipped: true, Result: fmt.Sprintf("profile %s has no client secret yet; connect it first", p.Name)}, nil
+		}
+		if err != nil {
+			return Outcome{}, err
+		}
+		plain, err := r.cfg.Keyring.Open(sealed)
+		if err != nil {
+			return Outcome{}, Permanent(sam.Wrap(sam.EUNAUTHORIZED, err, "the client secret of profile %s cannot be decrypted with the configured key", p.Name))
+		}
+		src, err := ingest.NewSources(p, string(plain), r.cfg.Client)
+		if err != nil {
+			return Outcome{}, Permanent(err)
+		}
+		sy := &ingest.Syncer{
+			Store: st, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
+			Dataverse: src.Dataverse, Counters: src, Now: r.clock.Now, Logger: r.log.With("job", j.ID, "profile", p.Name),
+		}
+		var out Outcome
+		var parts []string
+		if kind == KindSync || kind == KindSubscriptions {
+			res, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{})
+			if res != nil && res.Run != nil {
+				out.RunIDs = append(out.RunIDs, res.Run.ID)
+			}
+			if err != nil {
+				return out, err
+			}
+			parts = append(parts, fmt.Sprintf("subscriptions run %d: %d users read, opened %d, closed %d, updated %d",
+				res.Run.ID, res.Run.Counts["users"], res.Changes.Opened, res.Changes.Closed, res.Changes.Updated))
+		}
+		if kind == KindSync || kind == KindActivity {
+			// Reload: the subscriptions run may have changed the profile's state.
+			if p, err = st.Profile(ctx, p.ID); err != nil {
+				return out, err
+			}
+			if reason := skipReason(p); reason != "" {
+				out.Result = strings.Join(append(parts, "activity skipped: "+reason), "; ")
+				return out, nil
+			}
+			res, err := sy.Activity(ctx, p)
+			if res != nil && res.Run != nil {
+				out.RunIDs = append(out.RunIDs, res.Run.ID)
+			}
+			if err != nil {
+				return out, err
+			}
+			parts = append(parts, fmt.Sprintf("activity run %d: %d audit rows, %d activity days written, %d subscriptions reclassified",
+				res.Run.ID, res.Run.Counts["audit_rows"], res.Changes.Days, res.Changes.Recomputed))
+		}
+		out.Result = strings.Join(parts, "; ")
+		return out, nil
+	}
+}
+
+// skipReason says why a profile's jobs do not run now, or "".
+func skipReason(p *sam.Profile) string {
+	var why string
+	switch p.State {
+	case sam.ProfilePaused:
+		why = fmt.Sprintf("profile %s is paused", p.Name)
+	case sam.ProfileNeedsReauth:
+		why = fmt.Sprintf("profile %s needs re-authentication", p.Name)
+	default:
+		return ""
+	}
+	if p.StateMessage != "" {
+		why += ": " + p.StateMessage
+	}
+	return why
+}
