@@ -281,6 +281,22 @@ func (t *Tenant) SetAppAuditRead(env int, ok bool) error {
 	return nil
 }
 
+// SetAppUserDisabled disables (or enables again) the Seatwise application
+// user of an environment, as an administrator removing the app's access
+// does: a disabled application user is refused by the Web API ("not a
+// member of the organization"). The ground truth is not affected. Errors:
+// ErrNotFound for a bad environment index.
+func (t *Tenant) SetAppUserDisabled(env int, disabled bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, err := t.env(env)
+	if err != nil {
+		return err
+	}
+	e.specials[specialApp].IsDisabled = disabled
+	return nil
+}
+
 // Now returns the simulated clock.
 func (t *Tenant) Now() time.Time {
 	t.mu.RLock()
