@@ -1,0 +1,206 @@
+package job_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/db"
+	"github.com/seatwise/seatwise/internal/job"
+	"github.com/seatwise/seatwise/internal/pgtest"
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/secret"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// dialects are the databases every queue test runs on: each returns the URL
+// of a fresh database.
+var dialects = []struct {
+	name string
+	url  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "seatwise.db") }},
+	{"postgres", func(t *testing.T) string { return pgtest.URL(t) }},
+}
+
+// eachDialect runs fn as a subtest per database.
+func eachDialect(t *testing.T, fn func(t *testing.T, url string)) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) { fn(t, d.url(t)) })
+	}
+}
+
+func openStore(t testing.TB, url string) store.Store {
+	t.Helper()
+	st, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func rawDB(t testing.TB, st store.Store) *sql.DB {
+	t.Helper()
+	h, ok := st.(interface{ DB() *sql.DB })
+	if !ok {
+		t.Fatalf("store %T has no DB()", st)
+	}
+	return h.DB()
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t.UTC()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t.UTC()
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// fileClock reads the time a parent test process writes to a file, so that
+// a child process shares the parent's fake clock.
+type fileClock struct{ path string }
+
+func (c fileClock) Now() time.Time {
+	for range 100 {
+		b, err := os.ReadFile(c.path)
+		if err == nil {
+			if t, err := time.Parse(time.RFC3339Nano, string(b)); err == nil {
+				return t
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	panic("clock file unreadable: " + c.path)
+}
+
+func writeClock(t testing.TB, path string, now time.Time) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(now.UTC().Format(time.RFC3339Nano)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newKeyring(t testing.TB) *secret.Keyring {
+	t.Helper()
+	key, err := secret.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := secret.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// addProfiles creates n profiles p1…pn (not connected to anything).
+func addProfiles(t testing.TB, st store.Store, n int) []*sam.Profile {
+	t.Helper()
+	var out []*sam.Profile
+	for i := range n {
+		p := &sam.Profile{Name: "p" + string(rune('1'+i)), TenantID: "00000000-0000-0000-0000-000000000001",
+			ClientID: "00000000-0000-0000-0000-000000000002", AuthMode: sam.AuthClientSecret,
+			LoginURL: "https://127.0.0.1:1", GraphURL: "https://127.0.0.1:1", State: sam.ProfileDraft}
+		if err := st.CreateProfile(context.Background(), p); err != nil {
+			t.Fatalf("create profile: %v", err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// newRunner builds a started runner polling every 10ms; it stops at the end
+// of the test.
+func newRunner(t testing.TB, cfg job.Config) *job.Runner {
+	t.Helper()
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 10 * time.Millisecond
+	}
+	if cfg.Keyring == nil {
+		cfg.Keyring = newKeyring(t)
+	}
+	if cfg.DefaultSchedules == nil {
+		cfg.DefaultSchedules = []job.Schedule{}
+	}
+	r, err := job.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("new runner: %v", err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatalf("start runner: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+	return r
+}
+
+// waitFor polls cond until it holds, failing the test after 30 seconds.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitState waits until job id is in state and returns it.
+func waitState(t testing.TB, r *job.Runner, id int64, state job.State) *job.Job {
+	t.Helper()
+	var j *job.Job
+	waitFor(t, "job to be "+string(state), func() bool {
+		var err error
+		if j, err = r.Job(context.Background(), id); err != nil {
+			t.Fatalf("job %d: %v", id, err)
+		}
+		return j.State == state
+	})
+	return j
+}
+
+func attempts(t testing.TB, r *job.Runner, id int64) []job.Attempt {
+	t.Helper()
+	as, err := r.Attempts(context.Background(), id)
+	if err != nil {
+		t.Fatalf("attempts of %d: %v", id, err)
+	}
+	return as
+}
+
+func outcomes(as []job.Attempt) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Outcome)
+	}
+	return out
+}
