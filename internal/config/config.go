@@ -80,7 +80,7 @@ const KeyFileName = "seatwise.key"
 var options = []Option{
 	{
 		Name: OptConfig, Flag: "config", Env: "SEATWISE_CONFIG",
-		Doc: "Configuration file of `name = value` lines (see package config). Optional; an explicitly named file must exist.",
+		Doc: "Configuration `file` of name = value lines (see package config). Optional; an explicitly named file must exist.",
 	},
 	{
 		Name: OptDatabase, Flag: "database", Env: "SEATWISE_DATABASE", FileEnv: "SEATWISE_DATABASE_FILE",
