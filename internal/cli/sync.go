@@ -11,6 +11,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/connect"
 	"github.com/seatwise/seatwise/internal/ingest"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
@@ -96,24 +97,20 @@ func (a *App) syncProfile(ctx context.Context, st store.Store, p *sam.Profile, o
 	if p.State == sam.ProfilePaused {
 		return nil, sam.Errorf(sam.ECONFLICT, "profile %s is paused", p.Name)
 	}
-	sealed, err := st.Secret(ctx, p.ID, sam.SecretClientSecret)
-	if err != nil {
-		if sam.IsCode(err, sam.ENOTFOUND) {
-			return nil, sam.Errorf(sam.EUNAUTHORIZED, "profile %s has no client secret; set one with 'seatwise profile edit %s --client-secret-file FILE'", p.Name, p.Name)
-		}
-		return nil, err
-	}
 	kr := opts.Keyring
 	if kr == nil {
+		var err error
 		if kr, err = a.Keyring(); err != nil {
 			return nil, err
 		}
 	}
-	plain, err := kr.Open(sealed)
+	// The client secret (app-only) or the administrator's sign-in
+	// (delegated, refresh tokens rotated and stored sealed).
+	cred, err := connect.Load(ctx, st, kr, p, opts.HTTPClient)
 	if err != nil {
-		return nil, sam.Wrap(sam.EUNAUTHORIZED, err, "the client secret of profile %s cannot be decrypted with the configured key", p.Name)
+		return nil, err
 	}
-	src, err := ingest.NewSources(p, string(plain), ingest.ClientOptions{HTTPClient: opts.HTTPClient})
+	src, err := ingest.NewSources(p, "", ingest.ClientOptions{HTTPClient: opts.HTTPClient, Tokens: cred.Source})
 	if err != nil {
 		return nil, err
 	}

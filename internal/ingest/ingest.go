@@ -149,6 +149,9 @@ func (s *Syncer) fail(ctx context.Context, p *sam.Profile, r *sam.Run, st *runSt
 	if sam.IsCode(err, sam.EUNAUTHORIZED) {
 		state = sam.ProfileNeedsReauth
 		msg = fmt.Sprintf("Microsoft rejected the profile's credentials during the %s run (%s); update the client secret with 'seatwise profile edit %s --client-secret-file FILE'", r.Kind, r.Error, p.Name)
+		if p.AuthMode == sam.AuthDelegated {
+			msg = fmt.Sprintf("the administrator's sign-in is no longer accepted (%s run: %s); the data is kept: sign in again with 'seatwise profile connect %s'", r.Kind, r.Error, p.Name)
+		}
 	} else {
 		msg = fmt.Sprintf("a permission is missing for the %s run (%s); grant it to the application and sync again", r.Kind, r.Error)
 	}

@@ -26,6 +26,10 @@ type ClientOptions struct {
 	MaxDelay    time.Duration
 	// AuditPageSize is the odata.maxpagesize of Dataverse reads (0: 5000).
 	AuditPageSize int
+	// Tokens, when set, gives the token source of each resource scope
+	// ("{resource}/.default") instead of the client-credentials grant with
+	// the client secret: a delegated sign-in (connect.Load) plugs in here.
+	Tokens func(scope string) (odata.TokenSource, error)
 }
 
 // Sources are the Microsoft clients of one profile, adapted to Graph and
@@ -42,7 +46,7 @@ type Sources struct {
 }
 
 // NewSources builds the clients of a profile that authenticates with a
-// client secret (app-only). It does not contact Microsoft. Errors: EINVALID
+// client secret (app-only), or with opts.Tokens when set. It does not contact Microsoft. Errors: EINVALID
 // for a profile that cannot work (no tenant or client id, unreadable CA
 // file).
 func NewSources(p *sam.Profile, clientSecret string, opts ClientOptions) (*Sources, error) {
@@ -71,10 +75,16 @@ func (s *Sources) client(service, scope string) (*odata.Client, error) {
 	if login == "" {
 		login = sam.DefaultLoginURL
 	}
-	tokenClient := odata.New(odata.Config{Service: odata.ServiceEntra, HTTPClient: s.opts.HTTPClient,
-		MaxAttempts: s.opts.MaxAttempts, BaseDelay: s.opts.BaseDelay, MaxDelay: s.opts.MaxDelay})
-	ts, err := entra.ClientCredentials(entra.Config{LoginURL: login, TenantID: s.profile.TenantID,
-		ClientID: s.profile.ClientID, ClientSecret: s.secret, Scope: scope, Client: tokenClient})
+	var ts odata.TokenSource
+	var err error
+	if s.opts.Tokens != nil {
+		ts, err = s.opts.Tokens(scope)
+	} else {
+		tokenClient := odata.New(odata.Config{Service: odata.ServiceEntra, HTTPClient: s.opts.HTTPClient,
+			MaxAttempts: s.opts.MaxAttempts, BaseDelay: s.opts.BaseDelay, MaxDelay: s.opts.MaxDelay})
+		ts, err = entra.ClientCredentials(entra.Config{LoginURL: login, TenantID: s.profile.TenantID,
+			ClientID: s.profile.ClientID, ClientSecret: s.secret, Scope: scope, Client: tokenClient})
+	}
 	if err != nil {
 		return nil, err
 	}
