@@ -3,6 +3,8 @@ package job_test
 import (
 	"context"
 	"database/sql"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,6 +56,9 @@ func rawDB(t testing.TB, st store.Store) *sql.DB {
 	}
 	return h.DB()
 }
+
+// quiet discards the runners' logs.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // fakeClock is a clock the test moves.
 type fakeClock struct {
@@ -140,6 +145,9 @@ func newRunner(t testing.TB, cfg job.Config) *job.Runner {
 	t.Helper()
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 10 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
 	}
 	if cfg.Keyring == nil {
 		cfg.Keyring = newKeyring(t)
