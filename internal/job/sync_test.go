@@ -1,0 +1,135 @@
+package job_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/ingest"
+	"github.com/seatwise/seatwise/internal/job"
+	"github.com/seatwise/seatwise/internal/mscloud"
+	"github.com/seatwise/seatwise/internal/mscloud/tenant"
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+// TestSyncJob runs the built-in sync kinds against the simulator: a sync job
+// writes a subscriptions run and an activity run, as `seatwise sync` does;
+// profiles that are paused, need re-authentication or have no secret are
+// skipped with the reason; rejected credentials fail the job at once.
+func TestSyncJob(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		srv, err := mscloud.Start(ctx, mscloud.Config{Seed: 8, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Users: 40, HistoryDays: 10}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		ten := srv.Tenant()
+		info := srv.Info()
+		st := openStore(t, url)
+		kr := newKeyring(t)
+		newProfile := func(name, clientSecret string) *sam.Profile {
+			p := &sam.Profile{Name: name, TenantID: info.TenantID, ClientID: info.ClientID, AuthMode: sam.AuthClientSecret,
+				LoginURL: info.LoginURL, GraphURL: info.GraphURL, CAFile: info.CAFile, State: sam.ProfileDraft}
+			for _, e := range info.Environments {
+				p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
+			}
+			if err := st.CreateProfile(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if clientSecret != "" {
+				sealed, err := kr.Seal([]byte(clientSecret))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.PutSecret(ctx, p.ID, sam.SecretClientSecret, sealed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return p
+		}
+		good := newProfile("good", info.ClientSecret)
+		r := newRunner(t, job.Config{Store: st, Keyring: kr, Clock: ten,
+			Client: ingest.ClientOptions{HTTPClient: srv.Client(), BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond}})
+
+		id, err := r.Trigger(ctx, good.ID, job.KindSync)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitState(t, r, id, job.StateSucceeded)
+		if len(j.RunIDs) != 2 || !strings.Contains(j.Result, "subscriptions run") || !strings.Contains(j.Result, "activity run") {
+			t.Fatalf("sync job = %+v", j)
+		}
+		for i, kind := range []sam.RunKind{sam.RunSubscriptions, sam.RunActivity} {
+			run, err := st.Run(ctx, j.RunIDs[i])
+			if err != nil || run.Kind != kind || run.Status != sam.RunSucceeded || run.ProfileID != good.ID || run.Requests == 0 {
+				t.Errorf("run %d = %+v, %v", j.RunIDs[i], run, err)
+			}
+		}
+		subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ProfileID: good.ID, OpenOnly: true})
+		if err != nil || len(subs) == 0 {
+			t.Fatalf("subscriptions after the sync job: %d, %v", len(subs), err)
+		}
+		if p, _ := st.Profile(ctx, good.ID); p.State != sam.ProfileConnected {
+			t.Errorf("profile state after sync = %s", p.State)
+		}
+
+		// The single kinds write one run each.
+		for _, kind := range []job.Kind{job.KindSubscriptions, job.KindActivity} {
+			id, err := r.Trigger(ctx, good.ID, kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := waitState(t, r, id, job.StateSucceeded)
+			if len(j.RunIDs) != 1 {
+				t.Fatalf("%s job = %+v", kind, j)
+			}
+			if run, _ := st.Run(ctx, j.RunIDs[0]); run == nil || string(run.Kind) != string(kind) {
+				t.Errorf("%s job wrote run %+v", kind, run)
+			}
+		}
+
+		// Skipped with a reason, writing no run.
+		noSecret := newProfile("nosecret", "")
+		skips := []struct {
+			name    string
+			profile int64
+			state   sam.ProfileState
+			message string
+			want    string
+		}{
+			{"paused", good.ID, sam.ProfilePaused, "by the licence team", "profile good is paused: by the licence team"},
+			{"needs reauth", good.ID, sam.ProfileNeedsReauth, "client secret expired", "profile good needs re-authentication: client secret expired"},
+			{"no secret", noSecret.ID, sam.ProfileDraft, "", "profile nosecret has no client secret yet"},
+		}
+		for _, tt := range skips {
+			if err := st.SetProfileState(ctx, tt.profile, tt.state, tt.message); err != nil {
+				t.Fatal(err)
+			}
+			id, err := r.Trigger(ctx, tt.profile, job.KindSync)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := waitState(t, r, id, job.StateSkipped)
+			if !strings.Contains(j.Result, tt.want) || len(j.RunIDs) != 0 || j.Attempt != 1 {
+				t.Errorf("%s: job = %+v, want result %q", tt.name, j, tt.want)
+			}
+		}
+
+		// Rejected credentials: failed at the first attempt, profile needs re-authentication.
+		bad := newProfile("bad", "not-the-secret")
+		id, err = r.Trigger(ctx, bad.ID, job.KindSync)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j = waitState(t, r, id, job.StateFailed)
+		if j.Attempt != 1 || len(j.RunIDs) != 1 || j.Error == "" || strings.Contains(j.Error, "not-the-secret") {
+			t.Errorf("job with a rejected secret = %+v", j)
+		}
+		if p, _ := st.Profile(ctx, bad.ID); p.State != sam.ProfileNeedsReauth {
+			t.Errorf("profile state after rejected secret = %s", p.State)
+		}
+	})
+}
