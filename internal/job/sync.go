@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/connect"
 	"github.com/seatwise/seatwise/internal/ingest"
 	"github.com/seatwise/seatwise/internal/sam"
 )
@@ -27,18 +28,18 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 		if reason := skipReason(p); reason != "" {
 			return Outcome{Skipped: true, Result: reason}, nil
 		}
-		sealed, err := st.Secret(ctx, p.ID, sam.SecretClientSecret)
-		if sam.IsCode(err, sam.ENOTFOUND) {
-			return Outcome{Skipped: true, Result: fmt.Sprintf("profile %s has no client secret yet; connect it first", p.Name)}, nil
-		}
+		// The client secret (app-only) or the administrator's stored sign-in
+		// (delegated), as `seatwise sync` loads them.
+		cred, err := connect.Load(ctx, st, r.cfg.Keyring, p, r.cfg.Client.HTTPClient)
 		if err != nil {
-			return Outcome{}, err
+			if sam.IsCode(err, sam.EUNAUTHORIZED) && p.State == sam.ProfileDraft {
+				return Outcome{Skipped: true, Result: fmt.Sprintf("profile %s is not connected yet: %v", p.Name, err)}, nil
+			}
+			return Outcome{}, Permanent(err)
 		}
-		plain, err := r.cfg.Keyring.Open(sealed)
-		if err != nil {
-			return Outcome{}, Permanent(sam.Wrap(sam.EUNAUTHORIZED, err, "the client secret of profile %s cannot be decrypted with the configured key", p.Name))
-		}
-		src, err := ingest.NewSources(p, string(plain), r.cfg.Client)
+		opts := r.cfg.Client
+		opts.Tokens = cred.Source
+		src, err := ingest.NewSources(p, "", opts)
 		if err != nil {
 			return Outcome{}, Permanent(err)
 		}

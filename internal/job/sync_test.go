@@ -102,7 +102,7 @@ func TestSyncJob(t *testing.T) {
 		}{
 			{"paused", good.ID, sam.ProfilePaused, "by the licence team", "profile good is paused: by the licence team"},
 			{"needs reauth", good.ID, sam.ProfileNeedsReauth, "client secret expired", "profile good needs re-authentication: client secret expired"},
-			{"no secret", noSecret.ID, sam.ProfileDraft, "", "profile nosecret has no client secret yet"},
+			{"no secret", noSecret.ID, sam.ProfileDraft, "", "profile nosecret is not connected yet"},
 		}
 		for _, tt := range skips {
 			if err := st.SetProfileState(ctx, tt.profile, tt.state, tt.message); err != nil {
