@@ -2,18 +2,15 @@ package connect_test
 
 import (
 	"context"
-	"html"
-	"io"
-	"net/http"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/catalog"
 	"github.com/seatwise/seatwise/internal/connect"
+	"github.com/seatwise/seatwise/internal/connect/connecttest"
 	"github.com/seatwise/seatwise/internal/entra"
 	"github.com/seatwise/seatwise/internal/ingest"
 	"github.com/seatwise/seatwise/internal/mscloud"
@@ -23,99 +20,6 @@ import (
 	"github.com/seatwise/seatwise/internal/store"
 	"github.com/seatwise/seatwise/internal/store/sqlite"
 )
-
-// browser plays the administrator's browser: it opens the sign-in URL,
-// posts the simulator's consent form, and follows redirects (to the
-// loopback listener and on to the next consent) by hand.
-type browser struct {
-	t      *testing.T
-	hc     *http.Client
-	login  string
-	answer func(consent int) string // "accept" or "cancel"
-	// rewrite may change a redirect to the loopback listener before it is
-	// followed (a forged or replayed response).
-	rewrite func(location string) string
-	// consents counts the consent forms posted.
-	consents int
-}
-
-var (
-	hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-	actionRE = regexp.MustCompile(`<form method="post" action="([^"]+)">`)
-	titleRE  = regexp.MustCompile(`<h1>([^<]*)</h1>`)
-	msgRE    = regexp.MustCompile(`<p id="message">([^<]*)</p>`)
-)
-
-// run follows the sign-in from start and returns the final page's title
-// and message.
-func (b *browser) run(start string) (title, message string) {
-	b.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, start, nil)
-	for range 40 {
-		resp, err := b.hc.Do(req)
-		if err != nil {
-			b.t.Fatalf("browser: %v", err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if loc := resp.Header.Get("Location"); resp.StatusCode == http.StatusFound && loc != "" {
-			if strings.HasPrefix(loc, "http://127.0.0.1") && b.rewrite != nil {
-				loc = b.rewrite(loc)
-			}
-			req, _ = http.NewRequest(http.MethodGet, loc, nil)
-			continue
-		}
-		page := string(body)
-		if m := actionRE.FindStringSubmatch(page); m != nil {
-			form := url.Values{}
-			for _, h := range hiddenRE.FindAllStringSubmatch(page, -1) {
-				form.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
-			}
-			form.Set("login", b.login)
-			b.consents++
-			form.Set("consent", b.answer(b.consents))
-			req, _ = http.NewRequest(http.MethodPost, html.UnescapeString(m[1]), strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			continue
-		}
-		t, m := titleRE.FindStringSubmatch(page), msgRE.FindStringSubmatch(page)
-		if t == nil || m == nil {
-			b.t.Fatalf("browser: unexpected page (HTTP %d):\n%s", resp.StatusCode, page)
-		}
-		return html.UnescapeString(t[1]), html.UnescapeString(m[1])
-	}
-	b.t.Fatal("browser: too many redirects")
-	return "", ""
-}
-
-func noRedirects(hc *http.Client) *http.Client {
-	c := *hc
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
-
-// admin returns an enabled user with an enabled systemuser in every
-// environment of ten, who can read Dataverse once signed in.
-func admin(t *testing.T, ten *tenant.Tenant) string {
-	t.Helper()
-	envs := len(ten.Environments())
-	users, _, err := ten.UsersPage("", 1000, func(u *tenant.User) bool {
-		if !u.AccountEnabled {
-			return false
-		}
-		for e := range envs {
-			su, err := ten.SystemUserOf(e, u.ID)
-			if err != nil || su.IsDisabled {
-				return false
-			}
-		}
-		return true
-	})
-	if err != nil || len(users) == 0 {
-		t.Fatalf("no user present in every environment: %v", err)
-	}
-	return users[0].UserPrincipalName
-}
 
 // delegatedSetup is a simulator with one tenant of two environments, a
 // store with a delegated profile for it (client secret stored, no sign-in
@@ -154,13 +58,15 @@ func newDelegatedSetup(t *testing.T) *delegatedSetup {
 	if err := st.PutSecret(context.Background(), d.p.ID, sam.SecretClientSecret, sealed); err != nil {
 		t.Fatal(err)
 	}
-	d.user = admin(t, d.ten)
+	if d.user, err = connecttest.Admin(d.ten); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 
 // signIn runs a sign-in over a loopback listener with the browser b; it
 // returns the loopback's result, the final page and the sign-in.
-func (d *delegatedSetup) signIn(t *testing.T, b *browser, tamperStart func(string) string) (error, string, string) {
+func (d *delegatedSetup) signIn(t *testing.T, b *connecttest.Browser, tamperStart func(string) string) (error, string, string) {
 	t.Helper()
 	lb, err := connect.NewLoopback()
 	if err != nil {
@@ -188,7 +94,10 @@ func (d *delegatedSetup) signIn(t *testing.T, b *browser, tamperStart func(strin
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- lb.Run(ctx, s) }()
-	title, msg := b.run(start)
+	title, msg, berr := b.Run(start)
+	if berr != nil {
+		t.Fatalf("browser: %v", berr)
+	}
 	return <-done, title, msg
 }
 
@@ -251,13 +160,13 @@ func (d *delegatedSetup) refreshToken(t *testing.T) (string, bool) {
 
 func TestDelegatedSignInThenSync(t *testing.T) {
 	d := newDelegatedSetup(t)
-	b := &browser{t: t, hc: noRedirects(d.srv.Client()), login: d.user, answer: func(int) string { return "accept" }}
+	b := &connecttest.Browser{HTTP: d.srv.Client(), Login: d.user}
 	err, title, msg := d.signIn(t, b, nil)
 	if err != nil {
 		t.Fatalf("sign-in: %v", err)
 	}
-	if b.consents != 3 || title != "Seatwise is connected" || !strings.Contains(msg, "contoso") {
-		t.Errorf("%d consents, final page %q: %q", b.consents, title, msg)
+	if b.Consents != 3 || title != "Seatwise is connected" || !strings.Contains(msg, "contoso") {
+		t.Errorf("%d consents, final page %q: %q", b.Consents, title, msg)
 	}
 	rt1, ok := d.refreshToken(t)
 	if !ok {
@@ -299,7 +208,7 @@ func TestDelegatedSignInThenSync(t *testing.T) {
 	}
 
 	// Signing in again reconnects.
-	b.consents = 0
+	b.Consents = 0
 	if err, _, _ := d.signIn(t, b, nil); err != nil {
 		t.Fatalf("second sign-in: %v", err)
 	}
@@ -347,7 +256,7 @@ func TestDelegatedSignInRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &browser{t: t, hc: noRedirects(d.srv.Client()), login: d.user, answer: tt.answer, rewrite: tt.rewrite}
+			b := &connecttest.Browser{HTTP: d.srv.Client(), Login: d.user, Answer: tt.answer, Rewrite: tt.rewrite}
 			err, title, msg := d.signIn(t, b, tt.start)
 			if err == nil {
 				t.Fatal("the sign-in succeeded")
