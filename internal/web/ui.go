@@ -1,0 +1,439 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/auth"
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"fmtTime": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			if v.IsZero() {
+				return "—"
+			}
+			return v.UTC().Format("2006-01-02 15:04 UTC")
+		case *time.Time:
+			if v == nil || v.IsZero() {
+				return "—"
+			}
+			return v.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		return fmt.Sprint(t)
+	},
+	"classLabel": classLabel,
+	"add":        func(a, b int) int { return a + b },
+}).ParseFS(templateFS, "templates/*.html"))
+
+// classLabel is the human name of a usage class.
+func classLabel(c string) string {
+	return map[string]string{"active": "Active", "low_usage": "Low usage", "inactive_30": "Inactive 30+ days",
+		"inactive_60": "Inactive 60+ days", "inactive_90": "Inactive 90+ days", "never_active": "Never active",
+		"disabled": "Account disabled", "unknown": "Unknown (no proof)"}[c]
+}
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Nav     string
+	Me      *auth.Principal
+	CSRF    string
+	Flash   string
+	Error   string
+	Data    any
+	CanEdit bool
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) error {
+	if me := principal(r); me != nil {
+		p.Me = me
+		if me.Session != nil {
+			p.CSRF = me.Session.CSRFToken
+		}
+	}
+	var buf bytes.Buffer
+	if err := templates.ExecuteTemplate(&buf, name, p); err != nil {
+		return sam.Wrap(sam.EINTERNAL, err, "render %s", name)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if err := s.render(w, r, status, "error.html", page{Title: http.StatusText(status), Error: msg}); err != nil {
+		http.Error(w, msg, status)
+	}
+}
+
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func uiLogin(s *Server, w http.ResponseWriter, r *http.Request) error {
+	return s.render(w, r, http.StatusOK, "login.html", page{Title: "Sign in", Data: safeNext(r.URL.Query().Get("next"))})
+}
+
+func uiLoginPost(s *Server, w http.ResponseWriter, r *http.Request) error {
+	next := safeNext(r.PostFormValue("next"))
+	u, _, err := s.signIn(w, r, r.PostFormValue("name"), r.PostFormValue("password"))
+	if err != nil {
+		status := sam.HTTPStatus(err)
+		if isTooMany(err) {
+			status = http.StatusTooManyRequests
+		}
+		if sam.ErrorCode(err) == sam.EINTERNAL {
+			return err
+		}
+		s.log.Warn("sign-in failed", "user", r.PostFormValue("name"), "remote", clientIP(r))
+		return s.render(w, r, status, "login.html", page{Title: "Sign in", Error: sam.ErrorMessage(err), Data: next})
+	}
+	if u.MustChangePassword {
+		next = "/password"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+func uiLogout(s *Server, w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if err := s.cfg.Auth.EndSession(r.Context(), c.Value); err != nil {
+			return err
+		}
+	}
+	s.setSessionCookie(w, "", time.Time{})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+func uiPassword(s *Server, w http.ResponseWriter, r *http.Request) error {
+	return s.render(w, r, http.StatusOK, "password.html", page{Title: "Change password"})
+}
+
+func uiPasswordPost(s *Server, w http.ResponseWriter, r *http.Request) error {
+	p := principal(r)
+	if p.Session == nil {
+		return sam.Errorf(sam.EFORBIDDEN, "only a signed-in user changes a password")
+	}
+	if r.PostFormValue("new") != r.PostFormValue("confirm") {
+		return s.render(w, r, http.StatusBadRequest, "password.html", page{Title: "Change password", Error: "The two new passwords differ."})
+	}
+	err := s.cfg.Auth.ChangePassword(r.Context(), p.UserID, r.PostFormValue("current"), r.PostFormValue("new"), p.Session.IDHash)
+	if err != nil {
+		if sam.ErrorCode(err) == sam.EINTERNAL || sam.ErrorCode(err) == sam.EUNAVAILABLE {
+			return err
+		}
+		return s.render(w, r, sam.HTTPStatus(err), "password.html", page{Title: "Change password", Error: sam.ErrorMessage(err)})
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+// modelUsage is one bar of the dashboard chart.
+type modelUsage struct {
+	Label    string
+	Total    int
+	Segments []segment
+}
+
+type segment struct {
+	Class string
+	Label string
+	Count int
+	X, W  float64 // percent of the bar
+}
+
+type dashboard struct {
+	Profiles     int
+	Subs         int
+	Classes      []classTotal
+	Models       []modelUsage
+	Capabilities map[string]Capability
+	LastRuns     []RunJSON
+}
+
+type classTotal struct {
+	Class string
+	Label string
+	Count int
+	Pct   float64
+}
+
+func uiDashboard(s *Server, w http.ResponseWriter, r *http.Request) error {
+	rows, err := s.usageReport(r, 0)
+	if err != nil {
+		return err
+	}
+	ps, err := s.cfg.Store.Profiles(r.Context())
+	if err != nil {
+		return err
+	}
+	d := dashboard{Profiles: len(ps), Capabilities: s.capabilities()}
+	byModel := map[string]*modelUsage{}
+	var order []string
+	classCount := map[string]int{}
+	for _, row := range rows {
+		label := row.PartNumber
+		if row.Product != "" {
+			label = row.Product
+		}
+		if label == "" {
+			label = row.SKUID
+		}
+		m := byModel[label]
+		if m == nil {
+			m = &modelUsage{Label: label}
+			byModel[label] = m
+			order = append(order, label)
+		}
+		for c, n := range row.Classes {
+			classCount[c] += n
+			m.Total += n
+			d.Subs += n
+		}
+	}
+	for _, label := range order {
+		m := byModel[label]
+		x := 0.0
+		for _, c := range sam.UsageClasses {
+			n := 0
+			for _, row := range rows {
+				l := row.Product
+				if l == "" {
+					l = row.PartNumber
+				}
+				if l == "" {
+					l = row.SKUID
+				}
+				if l == label {
+					n += row.Classes[string(c)]
+				}
+			}
+			if n == 0 {
+				continue
+			}
+			wd := 100 * float64(n) / float64(m.Total)
+			m.Segments = append(m.Segments, segment{Class: string(c), Label: classLabel(string(c)), Count: n, X: x, W: wd})
+			x += wd
+		}
+		d.Models = append(d.Models, *m)
+	}
+	slices.SortFunc(d.Models, func(a, b modelUsage) int { return b.Total - a.Total })
+	for _, c := range sam.UsageClasses {
+		ct := classTotal{Class: string(c), Label: classLabel(string(c)), Count: classCount[string(c)]}
+		if d.Subs > 0 {
+			ct.Pct = 100 * float64(ct.Count) / float64(d.Subs)
+		}
+		d.Classes = append(d.Classes, ct)
+	}
+	runs, err := s.cfg.Store.Runs(r.Context(), store.RunFilter{Limit: 5})
+	if err != nil {
+		return err
+	}
+	names := map[int64]string{}
+	for _, p := range ps {
+		names[p.ID] = p.Name
+	}
+	for _, run := range runs {
+		d.LastRuns = append(d.LastRuns, newRunJSON(run, names[run.ProfileID]))
+	}
+	return s.render(w, r, http.StatusOK, "dashboard.html", page{Title: "Dashboard", Nav: "dashboard", Data: d})
+}
+
+func canManageProfiles(p *auth.Principal) bool { return p != nil && integrators.allows(p.Role) }
+
+func uiProfiles(s *Server, w http.ResponseWriter, r *http.Request) error {
+	return s.profilesPage(w, r, http.StatusOK, "", "")
+}
+
+func (s *Server) profilesPage(w http.ResponseWriter, r *http.Request, status int, flash, errMsg string) error {
+	ps, err := s.cfg.Store.Profiles(r.Context())
+	if err != nil {
+		return err
+	}
+	var out []ProfileJSON
+	for _, p := range ps {
+		j, err := s.profileJSON(r, p)
+		if err != nil {
+			return err
+		}
+		out = append(out, j)
+	}
+	return s.render(w, r, status, "profiles.html", page{Title: "Profiles", Nav: "profiles", Data: out, Flash: flash, Error: errMsg,
+		CanEdit: canManageProfiles(principal(r))})
+}
+
+func uiProfileCreate(s *Server, w http.ResponseWriter, r *http.Request) error {
+	str := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
+	in := ProfileInput{Name: str("name"), DisplayName: str("display_name"), TenantID: str("tenant_id"), ClientID: str("client_id"),
+		ClientSecret: str("client_secret"), AnalyzeFrom: str("analyze_from")}
+	if v := *str("login_url"); v != "" {
+		in.LoginURL = &v
+	}
+	if v := *str("graph_url"); v != "" {
+		in.GraphURL = &v
+	}
+	if v := *str("ca_file"); v != "" {
+		in.CAFile = &v
+	}
+	var envs []EnvironmentInput
+	for _, line := range strings.Split(r.PostFormValue("environments"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			envs = append(envs, EnvironmentInput{URL: line})
+		}
+	}
+	in.Environments = &envs
+	p, err := s.createProfile(r, in)
+	if err != nil {
+		if c := sam.ErrorCode(err); c == sam.EINTERNAL {
+			return err
+		}
+		return s.profilesPage(w, r, sam.HTTPStatus(err), "", sam.ErrorMessage(err))
+	}
+	s.audit(r, &Route{Method: "POST", Path: "/profiles", Summary: "Create a profile (web UI)"}, http.StatusSeeOther)
+	http.Redirect(w, r, "/profiles?created="+url.QueryEscape(p.Name), http.StatusSeeOther)
+	return nil
+}
+
+type subsView struct {
+	Page    SubscriptionPage
+	Query   url.Values
+	Sorts   []string
+	Classes []string
+	Profile []string
+	NextURL string
+	CSVURL  string
+	SortURL map[string]string
+}
+
+func uiSubscriptions(s *Server, w http.ResponseWriter, r *http.Request) error {
+	pg, err := s.searchSubscriptions(r)
+	if err != nil {
+		if sam.ErrorCode(err) == sam.EINVALID || sam.ErrorCode(err) == sam.ENOTFOUND {
+			return s.render(w, r, sam.HTTPStatus(err), "subscriptions.html", page{Title: "Subscriptions", Nav: "subscriptions",
+				Error: sam.ErrorMessage(err), Data: subsView{Query: r.URL.Query(), Classes: classNames()}})
+		}
+		return err
+	}
+	q := r.URL.Query()
+	v := subsView{Page: pg, Query: q, Sorts: store.SubscriptionSortKeys, Classes: classNames(), SortURL: map[string]string{}}
+	ps, err := s.cfg.Store.Profiles(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		v.Profile = append(v.Profile, p.Name)
+	}
+	if pg.NextCursor != "" {
+		n := cloneValues(q)
+		n.Set("cursor", pg.NextCursor)
+		v.NextURL = "/subscriptions?" + n.Encode()
+	}
+	c := cloneValues(q)
+	c.Del("cursor")
+	c.Del("limit")
+	v.CSVURL = "/api/v1/subscriptions.csv?" + c.Encode()
+	for _, key := range []string{"upn", "display_name", "department", "usage_class", "last_activity"} {
+		n := cloneValues(q)
+		n.Del("cursor")
+		n.Set("sort", key)
+		if q.Get("sort") == key && q.Get("order") != "desc" {
+			n.Set("order", "desc")
+		} else {
+			n.Set("order", "asc")
+		}
+		v.SortURL[key] = "/subscriptions?" + n.Encode()
+	}
+	return s.render(w, r, http.StatusOK, "subscriptions.html", page{Title: "Subscriptions", Nav: "subscriptions", Data: v})
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+func classNames() []string {
+	var out []string
+	for _, c := range sam.UsageClasses {
+		out = append(out, string(c))
+	}
+	return out
+}
+
+func uiRuns(s *Server, w http.ResponseWriter, r *http.Request) error {
+	runs, err := s.cfg.Store.Runs(r.Context(), store.RunFilter{Limit: 100})
+	if err != nil {
+		return err
+	}
+	names, err := s.profileNames(r)
+	if err != nil {
+		return err
+	}
+	var out []RunJSON
+	for _, run := range runs {
+		out = append(out, newRunJSON(run, names[run.ProfileID]))
+	}
+	return s.render(w, r, http.StatusOK, "runs.html", page{Title: "Runs", Nav: "runs", Data: out, Flash: s.capabilities()["jobs"].Message})
+}
+
+func uiStatic(s *Server, w http.ResponseWriter, r *http.Request) error {
+	name := path.Clean(r.PathValue("file"))
+	b, err := fs.ReadFile(staticFS, "static/"+name)
+	if err != nil || strings.Contains(name, "/") {
+		return sam.Errorf(sam.ENOTFOUND, "no such asset: %s", name)
+	}
+	switch path.Ext(name) {
+	case ".css":
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	case ".js":
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	case ".svg":
+		w.Header().Set("Content-Type", "image/svg+xml")
+	}
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, err = w.Write(b)
+	return err
+}
+
+func (s *Server) uiRoutes() []*Route {
+	return []*Route{
+		{Method: "GET", Path: "/login", Access: public, Summary: "Sign-in page", Tag: "ui", Handler: uiLogin},
+		{Method: "POST", Path: "/login", Access: public, Summary: "Sign in (form)", Tag: "ui", Handler: uiLoginPost},
+		{Method: "POST", Path: "/logout", Access: anyRole, Summary: "Sign out (form)", Tag: "ui", AllowPasswordChange: true, Handler: uiLogout},
+		{Method: "GET", Path: "/password", Access: anyRole, Summary: "Password change page", Tag: "ui", AllowPasswordChange: true, Handler: uiPassword},
+		{Method: "POST", Path: "/password", Access: anyRole, Summary: "Change password (form)", Tag: "ui", AllowPasswordChange: true, Handler: uiPasswordPost},
+		{Method: "GET", Path: "/{$}", Access: anyRole, Summary: "Dashboard", Tag: "ui", Handler: uiDashboard},
+		{Method: "GET", Path: "/profiles", Access: anyRole, Summary: "Profiles page", Tag: "ui", Handler: uiProfiles},
+		{Method: "POST", Path: "/profiles", Access: integrators, Summary: "Create a profile (form)", Tag: "ui", Handler: uiProfileCreate},
+		{Method: "GET", Path: "/subscriptions", Access: anyRole, Summary: "Subscriptions page", Tag: "ui", Handler: uiSubscriptions},
+		{Method: "GET", Path: "/runs", Access: anyRole, Summary: "Runs page", Tag: "ui", Handler: uiRuns},
+		{Method: "GET", Path: "/static/{file}", Access: public, Summary: "Embedded assets", Tag: "ui", Handler: uiStatic},
+	}
+}
