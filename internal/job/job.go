@@ -1,6 +1,7 @@
 // Package job runs Seatwise's background work — the daily download of
-// subscriptions and calculation of activity of every profile — from a durable
-// queue in the database, on SQLite and PostgreSQL alike.
+// subscriptions and calculation of activity of every profile, and the weekly
+// reconciliation — from a durable queue in the database, on SQLite and
+// PostgreSQL alike.
 //
 // Jobs live in the jobs table. A Runner claims a job that is due by taking a
 // lease on it (owner and expiry) in one transaction: SELECT … FOR UPDATE SKIP
@@ -48,6 +49,9 @@ const (
 	KindSubscriptions Kind = "subscriptions"
 	// KindActivity only calculates a profile's activity.
 	KindActivity Kind = "activity"
+	// KindReconcile records a reconciliation run of a profile: the licence
+	// position of every software model, stored as a snapshot.
+	KindReconcile Kind = "reconciliation"
 )
 
 // State is where a job is in its life.
@@ -183,9 +187,13 @@ type Config struct {
 }
 
 // DefaultSchedules are the schedules a new database starts with: a daily
-// sync (subscriptions, then activity) of every profile at 02:00 UTC.
+// sync (subscriptions, then activity) of every profile at 02:00 UTC and a
+// weekly reconciliation on Mondays at 04:00 UTC.
 func DefaultSchedules() []Schedule {
-	return []Schedule{{Name: "sync", Kind: KindSync, Spec: "daily 02:00", Enabled: true}}
+	return []Schedule{
+		{Name: "reconciliation", Kind: KindReconcile, Spec: "weekly mon 04:00", Enabled: true},
+		{Name: "sync", Kind: KindSync, Spec: "daily 02:00", Enabled: true},
+	}
 }
 
 // DefaultBackoff waits 1 minute after the first failure and four times longer

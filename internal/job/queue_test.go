@@ -232,9 +232,13 @@ func TestSchedules(t *testing.T) {
 			t.Fatal(err)
 		}
 		ss, err := r1.Schedules(ctx)
-		if err != nil || len(ss) != 1 || ss[0].Name != "sync" || ss[0].Spec != "daily 02:00" || !ss[0].Enabled ||
-			!ss[0].NextAt.Equal(t0.Add(2*time.Hour)) {
+		if err != nil || len(ss) != 2 || ss[1].Name != "sync" || ss[1].Spec != "daily 02:00" || !ss[1].Enabled ||
+			!ss[1].NextAt.Equal(t0.Add(2*time.Hour)) || ss[0].Name != "reconciliation" || !ss[0].NextAt.Equal(t0.Add(4*time.Hour)) {
 			t.Fatalf("default schedules = %+v, %v", ss, err)
+		}
+		// Only the sync schedule matters below.
+		if _, err := r1.SetSchedule(ctx, "reconciliation", "weekly mon 04:00", false); err != nil {
+			t.Fatal(err)
 		}
 		if _, err := r1.SetSchedule(ctx, "sync", "dayly 3", true); !sam.IsCode(err, sam.EINVALID) {
 			t.Errorf("bad spec: %v", err)
@@ -250,7 +254,7 @@ func TestSchedules(t *testing.T) {
 		r2 := newRunner(t, cfg)
 		cfg.Instance = "b"
 		r3 := newRunner(t, cfg)
-		if ss, _ := r2.Schedules(ctx); len(ss) != 1 || ss[0].Spec != "weekly tue 04:15" {
+		if ss, _ := r2.Schedules(ctx); len(ss) != 2 || ss[1].Spec != "weekly tue 04:15" || ss[0].Enabled {
 			t.Fatalf("after restart: %+v", ss)
 		}
 		// The slot comes: two runners, one job per profile.
@@ -282,7 +286,7 @@ func TestSchedules(t *testing.T) {
 			}
 		}
 		mu.Unlock()
-		if ss, _ := r2.Schedules(ctx); !ss[0].NextAt.Equal(t0.AddDate(0, 0, 8).Add(4*time.Hour + 15*time.Minute)) {
+		if ss, _ := r2.Schedules(ctx); !ss[1].NextAt.Equal(t0.AddDate(0, 0, 8).Add(4*time.Hour + 15*time.Minute)) {
 			t.Errorf("next slot = %v", ss[0].NextAt)
 		}
 		// Disabled: the slot passes without jobs.

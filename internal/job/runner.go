@@ -107,6 +107,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 			r.handlers[k] = r.syncHandler(k)
 		}
 	}
+	if _, replaced := cfg.Handlers[KindReconcile]; !replaced {
+		r.handlers[KindReconcile] = r.reconcileHandler
+	}
 	for k, fn := range cfg.Handlers {
 		if k == "" || fn == nil {
 			return nil, sam.Errorf(sam.EINVALID, "job runner: handler for kind %q is empty", k)

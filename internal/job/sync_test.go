@@ -91,6 +91,19 @@ func TestSyncJob(t *testing.T) {
 			}
 		}
 
+		// A reconciliation of the synced profile.
+		id, err = r.Trigger(ctx, good.ID, job.KindReconcile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j = waitState(t, r, id, job.StateSucceeded)
+		if len(j.RunIDs) != 1 || !strings.Contains(j.Result, "reconciliation run") {
+			t.Fatalf("reconciliation job = %+v", j)
+		}
+		if run, err := st.Run(ctx, j.RunIDs[0]); err != nil || run.Kind != sam.RunReconciliation || run.Status != sam.RunSucceeded {
+			t.Errorf("reconciliation run = %+v, %v", run, err)
+		}
+
 		// Skipped with a reason, writing no run.
 		noSecret := newProfile("nosecret", "")
 		skips := []struct {
