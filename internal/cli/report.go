@@ -19,6 +19,7 @@ func init() {
 			Short: "Report licence usage from the last sync",
 		}
 		cmd.AddCommand(newReportUsage(a), newReportUsers(a))
+		cmd.AddCommand(newReportReconciliation(a)...)
 		return cmd
 	})
 }

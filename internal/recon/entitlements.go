@@ -431,7 +431,7 @@ type Suggestion struct {
 }
 
 // Suggest proposes entitlements for profile p from the newest SKU unit
-// counts on or before asOf (Graph subscribedSkus prepaidUnits: enabled plus
+// counts of the year up to asOf (Graph subscribedSkus prepaidUnits: enabled plus
 // warning units are paid for): for every stored Dynamics 365 / Power
 // Platform model whose prepaid units exceed the rights of the entitlements
 // active that day, one entitlement of the difference, priced at the model's
@@ -439,7 +439,7 @@ type Suggestion struct {
 // one-year annual term starting that day.
 func Suggest(ctx context.Context, st store.Store, p *sam.Profile, asOf time.Time, currency string) ([]Suggestion, error) {
 	to := sam.Day(asOf)
-	units, err := st.SKUUnits(ctx, p.ID, to.AddDate(0, 0, -62), to)
+	units, err := st.SKUUnits(ctx, p.ID, to.AddDate(-1, 0, 0), to)
 	if err != nil {
 		return nil, err
 	}
