@@ -19,7 +19,8 @@ import (
 // Methods that write do so in one transaction: they take effect completely or
 // not at all.
 type Store interface {
-	EntitlementStore // entitlements and licence positions (entitlement.go)
+	EntitlementStore    // entitlements and licence positions (entitlement.go)
+	SecretRotationStore // every profile's sealed secrets, for key rotation (secrets.go)
 
 	// Dialect returns "sqlite" or "postgres".
 	Dialect() string

@@ -65,6 +65,7 @@ func Run(t *testing.T, open Opener) {
 		{"PositionSnapshots", testPositionSnapshots},
 	}
 	tests = append(tests, serverTests...)
+	tests = append(tests, secretTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // every subtest has its own store
