@@ -16,8 +16,11 @@ type Spec struct {
 	minute  int // minute of the day of daily and weekly specs
 }
 
-// MinEvery is the shortest interval of an "every" spec.
-const MinEvery = time.Minute
+// MinEvery and MaxEvery bound the interval of an "every" spec.
+const (
+	MinEvery = time.Minute
+	MaxEvery = 365 * 24 * time.Hour
+)
 
 var weekdays = map[string]time.Weekday{
 	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
@@ -30,7 +33,7 @@ var weekdays = map[string]time.Weekday{
 //
 //	daily HH:MM          every day at that time
 //	weekly DAY HH:MM     every week on DAY (mon, tue, … sun) at that time
-//	every DURATION       every DURATION after the previous slot (Go syntax such as 30m or 6h, at least 1m)
+//	every DURATION       every DURATION after the previous slot (Go syntax such as 30m or 6h, 1m to 8760h)
 //
 // EINVALID, naming the accepted forms, for anything else.
 func ParseSpec(s string) (Spec, error) {
@@ -72,8 +75,8 @@ func ParseSpec(s string) (Spec, error) {
 		if err != nil {
 			return bad("bad duration")
 		}
-		if d < MinEvery {
-			return bad("interval shorter than 1m")
+		if d < MinEvery || d > MaxEvery {
+			return bad("interval shorter than 1m or longer than 8760h")
 		}
 		return Spec{every: d}, nil
 	}
