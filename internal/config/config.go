@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -68,7 +69,14 @@ const (
 	OptLogFormat     = "log_format"
 	OptSecretKey     = "secret_key"
 	OptSecretKeyFile = "secret_key_file"
+	OptListen        = "listen"
+	OptTLSCertFile   = "tls_cert_file"
+	OptTLSKeyFile    = "tls_key_file"
 )
+
+// DefaultListen is the address `seatwise serve` listens on by default:
+// loopback only, so that a first start exposes nothing to the network.
+const DefaultListen = "127.0.0.1:8080"
 
 // DefaultDatabaseURL is the database used when none is configured: the SQLite
 // file seatwise.db in the working directory.
@@ -104,6 +112,18 @@ var options = []Option{
 		Default: "seatwise.key beside the SQLite database; for PostgreSQL or in-memory SQLite, seatwise/seatwise.key in the user configuration directory ($XDG_CONFIG_HOME or ~/.config)",
 		Doc:     "File holding the secret key(s), one base64 key per line, the current key first; used when secret_key is not set. Created with a new key (mode 0600) on first use; refused when group or others can read it.",
 	},
+	{
+		Name: OptListen, Flag: "listen", Env: "SEATWISE_LISTEN", Default: DefaultListen,
+		Doc: "Address `seatwise serve` listens on, host:port (e.g. :8080 for every interface).",
+	},
+	{
+		Name: OptTLSCertFile, Flag: "tls-cert-file", Env: "SEATWISE_TLS_CERT_FILE",
+		Doc: "PEM certificate (chain) `seatwise serve` presents; with tls_key_file it serves HTTPS and marks cookies Secure.",
+	},
+	{
+		Name: OptTLSKeyFile, Flag: "tls-key-file", Env: "SEATWISE_TLS_KEY_FILE",
+		Doc: "PEM private key of tls_cert_file.",
+	},
 }
 
 // Options returns every option in documentation order.
@@ -125,6 +145,9 @@ type Config struct {
 	LogFormat     string // "text" or "json"
 	SecretKeyFile string // key file used when no secret key is set; may not exist yet
 	File          string // configuration file read, "" when none
+	Listen        string // host:port of `seatwise serve`
+	TLSCertFile   string // "" when serving plain HTTP
+	TLSKeyFile    string
 	secretKey     string
 	sources       map[string]string
 }
@@ -283,6 +306,22 @@ func Load(fs *pflag.FlagSet, env func(string) (string, bool)) (*Config, error) {
 	}
 	if c.SecretKeyFile == "" {
 		c.SecretKeyFile = defaultKeyFile(c.DatabaseURL, env)
+	}
+
+	if c.Listen, err = get(OptListen); err != nil {
+		return nil, err
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return nil, sam.Errorf(sam.EINVALID, "listen %q (%s): want host:port, e.g. 127.0.0.1:8080 or :8080", c.Listen, c.Source(OptListen))
+	}
+	if c.TLSCertFile, err = get(OptTLSCertFile); err != nil {
+		return nil, err
+	}
+	if c.TLSKeyFile, err = get(OptTLSKeyFile); err != nil {
+		return nil, err
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return nil, sam.Errorf(sam.EINVALID, "tls_cert_file and tls_key_file go together: set both or neither")
 	}
 	return c, nil
 }

@@ -819,44 +819,6 @@ func apiRun(s *Server, w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// RunTrigger asks for a run of a profile now.
-type RunTrigger struct {
-	Kind string `json:"kind,omitempty"` // subscriptions, activity, or "" for both
-}
-
-// RunTriggered says which job will do the run.
-type RunTriggered struct {
-	JobID   int64  `json:"job_id"`
-	Profile string `json:"profile"`
-	Kind    string `json:"kind"`
-}
-
-func apiRunTrigger(s *Server, w http.ResponseWriter, r *http.Request) error {
-	var in RunTrigger
-	if r.ContentLength != 0 {
-		if err := decode(r, &in); err != nil {
-			return err
-		}
-	}
-	kind := sam.RunKind(in.Kind)
-	if kind != "" && kind != sam.RunSubscriptions && kind != sam.RunActivity {
-		return sam.Errorf(sam.EINVALID, "kind %q: want subscriptions, activity or nothing (both)", in.Kind)
-	}
-	p, err := s.cfg.Store.ProfileByName(r.Context(), r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	if s.cfg.Jobs == nil {
-		return sam.Errorf(sam.EUNAVAILABLE, "the job queue is not configured on this server; run `seatwise sync --profile %s` instead", p.Name)
-	}
-	id, err := s.cfg.Jobs.TriggerRun(r.Context(), p.ID, kind)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, RunTriggered{JobID: id, Profile: p.Name, Kind: in.Kind})
-	return nil
-}
-
 // ---- software models ----
 
 // ModelJSON is a software model (a licence SKU).
@@ -1270,9 +1232,9 @@ func (s *Server) capabilities() map[string]Capability {
 		"sync": {true, "subscriptions and activity are downloaded by `seatwise sync` and by the job queue when configured"},
 	}
 	if s.cfg.Jobs != nil {
-		c["jobs"] = Capability{true, "scheduled and manual runs use the job queue"}
+		c["jobs"] = Capability{true, "scheduled and manual runs use the job queue (instance " + s.cfg.Jobs.Instance() + ")"}
 	} else {
-		c["jobs"] = Capability{false, "the job queue is not configured on this server: runs cannot be triggered from the API; use `seatwise sync`"}
+		c["jobs"] = Capability{false, errNoJobs.Message}
 	}
 	c["reclamation"] = Capability{false, "licence reclamation (rules, removal candidates) is not available in this version"}
 	c["reconciliation"] = Capability{false, "entitlements and the licence position are not available on this server yet; use `seatwise reconcile` where installed"}
@@ -1308,8 +1270,6 @@ func (s *Server) apiRoutes() []*Route {
 			Summary: "Edit a profile (fields present only)", Body: ProfileInput{}, Resp: ProfileJSON{}, Handler: apiProfileEdit},
 		{Method: "DELETE", Path: "/api/v1/profiles/{name}", Access: integrators, API: true, Tag: "profiles",
 			Summary: "Delete a profile with its secrets, subscriptions and activity (runs are kept)", Status: http.StatusNoContent, Handler: apiProfileDelete},
-		{Method: "POST", Path: "/api/v1/profiles/{name}/runs", Access: integrators, API: true, Tag: "runs",
-			Summary: "Trigger a sync of the profile through the job queue", Body: RunTrigger{}, Resp: RunTriggered{}, Status: http.StatusAccepted, Handler: apiRunTrigger},
 
 		{Method: "GET", Path: "/api/v1/runs", Access: anyRole, API: true, Tag: "runs", Summary: "List runs, newest first",
 			Query: []Param{{Name: "profile", Type: "string", Doc: "profile name"}, {Name: "kind", Type: "string", Doc: "run kind", Enum: []string{"subscriptions", "activity"}},

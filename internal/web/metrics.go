@@ -16,12 +16,6 @@ import (
 	"github.com/seatwise/seatwise/internal/store"
 )
 
-// MetricsWriter is implemented by components that add their own series to
-// /metrics (the job queue), in the Prometheus text exposition format.
-type MetricsWriter interface {
-	WriteMetrics(w io.Writer) error
-}
-
 // Metrics collects HTTP request counts and durations and writes them, with
 // figures read from the store, in the Prometheus text format (0.0.4).
 type Metrics struct {
@@ -136,9 +130,6 @@ func (m *Metrics) write(ctx context.Context, w io.Writer) error {
 	}
 	if _, err := io.WriteString(w, sb.String()); err != nil {
 		return err
-	}
-	if mw, ok := m.s.cfg.Jobs.(MetricsWriter); ok {
-		return mw.WriteMetrics(w)
 	}
 	return nil
 }

@@ -86,6 +86,7 @@ func (s *Server) routeTable() []*Route {
 	var routes []*Route
 	routes = append(routes, s.opsRoutes()...)
 	routes = append(routes, s.apiRoutes()...)
+	routes = append(routes, s.jobRoutes()...)
 	routes = append(routes, s.uiRoutes()...)
 	return routes
 }

@@ -31,20 +31,12 @@ import (
 
 	"github.com/seatwise/seatwise/internal/auth"
 	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/job"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/seatwise/seatwise/internal/store"
 	"golang.org/x/time/rate"
 )
-
-// Jobs starts runs in the background job queue. A server without Jobs
-// answers run triggers with EUNAVAILABLE saying that jobs are not
-// configured.
-type Jobs interface {
-	// TriggerRun enqueues a sync of the profile (kind "" means
-	// subscriptions then activity) and returns a job id.
-	TriggerRun(ctx context.Context, profileID int64, kind sam.RunKind) (int64, error)
-}
 
 // Config is what a Server needs.
 type Config struct {
@@ -53,8 +45,9 @@ type Config struct {
 	Keyring *secret.Keyring
 	Catalog *catalog.Catalog
 	Logger  *slog.Logger
-	// Jobs is nil until a job queue is configured.
-	Jobs Jobs
+	// Jobs is the job queue of this instance; nil when jobs are not run
+	// here (the job endpoints then say so).
+	Jobs *job.Runner
 	// SecureCookies marks cookies Secure (set when serving TLS, or behind
 	// a TLS-terminating proxy).
 	SecureCookies bool
