@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +22,8 @@ import (
 // of the syncing process, and the ratio to the floor, the time a bare client
 // takes to fetch and decode the same pages in the same setting. The sync and
 // the floor each run in a child process (the simulator stays in this one), so
-// that the RSS is the sync's own. It runs only with SEATWISE_BENCH set to a
+// that the RSS is the sync's own (VmHWM read by the child itself: getrusage
+// would count the parent's pages shared before exec). It runs only with SEATWISE_BENCH set to a
 // comma-separated list of user counts, e.g. SEATWISE_BENCH=10000,100000.
 func TestBenchmarkFullSync(t *testing.T) {
 	spec := os.Getenv("SEATWISE_BENCH")
@@ -47,9 +47,10 @@ func benchSync(t *testing.T, users int) {
 		t.Fatal(err)
 	}
 	child := func(mode, db string) (time.Duration, int64, string) {
+		hwm := filepath.Join(dir, mode+".hwm")
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+mode, "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
-			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=5000")
+			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=5000", "CHILD_HWM="+hwm)
 		out := &limitedBuffer{max: 8192}
 		cmd.Stdout, cmd.Stderr = out, out
 		start := time.Now()
@@ -57,8 +58,16 @@ func benchSync(t *testing.T, users int) {
 			t.Fatalf("%s child: %v\n%s", mode, err, out)
 		}
 		wall := time.Since(start)
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		return wall, ru.Maxrss * 1024, out.String()
+		// VmHWM of the child's own image, in kB ("123456 kB").
+		raw, err := os.ReadFile(hwm)
+		if err != nil {
+			t.Fatalf("%s child wrote no peak RSS: %v", mode, err)
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(string(raw), "kB")), 10, 64)
+		if err != nil {
+			t.Fatalf("peak RSS %q: %v", raw, err)
+		}
+		return wall, kb * 1024, out.String()
 	}
 	db := filepath.Join(dir, "bench.db")
 	st := openStore(t, db)
@@ -146,6 +155,9 @@ func childFloor() error {
 		}
 		users += len(pg.Users)
 		next = pg.NextLink
+		if os.Getenv("CHILD_FLOORTRACE") != "" && users%(999*20) == 0 {
+			fmt.Fprintf(os.Stderr, "[users %d] ", users)
+		}
 	}
 	for _, env := range p.Environments {
 		dv, err := src.Dataverse(env)
@@ -154,6 +166,9 @@ func childFloor() error {
 		}
 		if _, err := dv.AuditSettings(ctx); err != nil {
 			return err
+		}
+		if os.Getenv("CHILD_FLOORTRACE") != "" {
+			fmt.Fprintf(os.Stderr, "[env %s] ", env.URL)
 		}
 		for next := ingest.SystemUsersQuery; next != ""; {
 			pg, err := dv.SystemUsersPage(ctx, next)
@@ -169,6 +184,9 @@ func childFloor() error {
 			}
 			rows += len(pg.Rows)
 			next = pg.NextLink
+			if os.Getenv("CHILD_FLOORTRACE") != "" && rows%500000 < 5000 {
+				fmt.Fprintf(os.Stderr, "[rows %d] ", rows)
+			}
 		}
 	}
 	fmt.Printf("%d users, %d audit rows", users, rows)
