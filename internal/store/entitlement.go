@@ -43,6 +43,37 @@ type EntitlementStore interface {
 	// PositionSnapshots returns stored positions matching f, ordered by
 	// profile, SKU and time (oldest first).
 	PositionSnapshots(ctx context.Context, f SnapshotFilter) ([]PositionSnapshot, error)
+
+	// EachUserLicences calls fn for every user of a profile holding at least
+	// one open subscription of the given SKUs (all SKUs when none are
+	// given), in user id order, with those subscriptions and the user's
+	// Dataverse evidence days since since. Rows are streamed: memory does
+	// not depend on the number of users. fn must not call the store (on
+	// SQLite the query holds the only connection until it ends); an error
+	// from fn stops the iteration and is returned.
+	EachUserLicences(ctx context.Context, profileID int64, skuIDs []string, since time.Time, fn func(UserLicences) error) error
+}
+
+// UserLicences is one user's open subscriptions among some SKUs, with how
+// the user used Dataverse.
+type UserLicences struct {
+	UserID         string
+	UPN            string
+	DisplayName    string
+	AccountEnabled bool
+	Licences       []HeldLicence // ordered by SKU id
+	// RecordDays and AccessDays count distinct UTC days since the given
+	// time with create/update audits on tracked entities (dataverse:record)
+	// and with app access (dataverse:access_web / access_api).
+	RecordDays int
+	AccessDays int
+}
+
+// HeldLicence is one open subscription of a user.
+type HeldLicence struct {
+	SubscriptionID int64
+	SKUID          string
+	UsageClass     sam.UsageClass
 }
 
 // EntitlementFilter selects entitlements. Zero fields match everything.

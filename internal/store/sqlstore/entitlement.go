@@ -314,3 +314,58 @@ func (s *Store) PositionSnapshots(ctx context.Context, f store.SnapshotFilter) (
 	}
 	return out, nil
 }
+
+// EachUserLicences streams the users of a profile holding open
+// subscriptions of skuIDs, with their evidence days since since.
+func (s *Store) EachUserLicences(ctx context.Context, profileID int64, skuIDs []string, since time.Time, fn func(store.UserLicences) error) error {
+	var a args
+	where := []string{"s.profile_id = " + a.add(profileID), "s.closed_at IS NULL"}
+	if len(skuIDs) > 0 {
+		ph := make([]string, len(skuIDs))
+		for i, id := range skuIDs {
+			ph[i] = a.add(sam.NormalizeGUID(id))
+		}
+		where = append(where, "s.sku_id IN ("+strings.Join(ph, ", ")+")")
+	}
+	sinceArg := a.add(s.day(since))
+	rec := a.add(string(sam.SourceRecord))
+	web, api := a.add(string(sam.SourceAccessWeb)), a.add(string(sam.SourceAccessAPI))
+	days := `SELECT count(DISTINCT x.day) FROM activity_days x WHERE x.profile_id = s.profile_id AND x.user_id = s.user_id AND x.day >= ` + sinceArg
+	q := `SELECT s.id, s.user_id, s.upn, s.display_name, s.account_enabled, s.sku_id, s.usage_class,
+			(` + days + ` AND x.source = ` + rec + `),
+			(` + days + ` AND x.source IN (` + web + `, ` + api + `))
+		FROM subscriptions s WHERE ` + strings.Join(where, " AND ") + ` ORDER BY s.user_id, s.sku_id`
+	rows, err := s.db.QueryContext(ctx, q, a...)
+	if err != nil {
+		return s.fail(err, "read licences per user of profile %d", profileID)
+	}
+	defer rows.Close()
+	var cur *store.UserLicences
+	for rows.Next() {
+		var l store.HeldLicence
+		var u store.UserLicences
+		var class string
+		if err := rows.Scan(&l.SubscriptionID, &u.UserID, &u.UPN, &u.DisplayName, &u.AccountEnabled, &l.SKUID, &class,
+			&u.RecordDays, &u.AccessDays); err != nil {
+			return s.fail(err, "read licences per user of profile %d", profileID)
+		}
+		l.UsageClass = sam.UsageClass(class)
+		if cur != nil && cur.UserID != u.UserID {
+			if err := fn(*cur); err != nil {
+				return err
+			}
+			cur = nil
+		}
+		if cur == nil {
+			cur = &u
+		}
+		cur.Licences = append(cur.Licences, l)
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(err, "read licences per user of profile %d", profileID)
+	}
+	if cur != nil {
+		return fn(*cur)
+	}
+	return nil
+}

@@ -254,3 +254,43 @@ func testPositionSnapshots(t *testing.T, s store.Store) {
 		t.Fatalf("snapshots from %v: %+v", now.Add(time.Hour), ranged)
 	}
 }
+
+// testEachUserLicences streams users with their licences among some SKUs
+// and their record/access days.
+func testEachUserLicences(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "contoso", 1)
+	syncSubs(t, s, p, true, now.Add(-time.Hour), staged(1, skuSales, skuService, skuApps), staged(2, skuSales), staged(3, skuApps),
+		staged(4, skuService))
+	env := p.Environments[0].ID
+	syncActivity(t, s, p, now, []sam.EnvironmentAudit{auditOK(env, now)}, []int{1, 2, 4},
+		act(env, 1, now.Add(-2*time.Hour), sam.SourceAccessWeb, 3),
+		act(env, 1, now.Add(-26*time.Hour), sam.SourceAccessAPI, 1),
+		act(env, 1, now.Add(-26*time.Hour), sam.SourceAccessWeb, 1), // same day: counts once
+		act(env, 1, now.Add(-50*time.Hour), sam.SourceRecord, 2),
+		act(env, 2, now.Add(-40*24*time.Hour), sam.SourceRecord, 2), // before since
+		act(env, 4, now.Add(-3*time.Hour), sam.SourceRecord, 1))
+	var got []string
+	err := s.EachUserLicences(ctx(t), p.ID, []string{skuSales, upper(skuService)}, now.AddDate(0, 0, -30), func(u store.UserLicences) error {
+		skus := ""
+		for _, l := range u.Licences {
+			skus += map[string]string{skuSales: "sales", skuService: "service", skuApps: "apps"}[l.SKUID] + "+"
+			if l.SubscriptionID == 0 || l.UsageClass == "" {
+				t.Errorf("licence %+v lacks id or class", l)
+			}
+		}
+		got = append(got, fmt.Sprintf("%s:%s:r%d:a%d", u.UPN, skus, u.RecordDays, u.AccessDays))
+		return nil
+	})
+	must(t, err)
+	want := []string{"user1@contoso.com:sales+service+:r1:a2", "user2@contoso.com:sales+:r0:a0", "user4@contoso.com:service+:r1:a0"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("users %v, want %v", got, want)
+	}
+	// An error from fn stops the iteration.
+	calls := 0
+	stop := fmt.Errorf("stop")
+	err = s.EachUserLicences(ctx(t), p.ID, nil, now.AddDate(0, 0, -30), func(u store.UserLicences) error { calls++; return stop })
+	if err != stop || calls != 1 {
+		t.Fatalf("error %v after %d calls, want stop after 1", err, calls)
+	}
+}

@@ -63,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 		{"Entitlements", testEntitlements},
 		{"CountOpenSubscriptions", testCountOpenSubscriptions},
 		{"PositionSnapshots", testPositionSnapshots},
+		{"EachUserLicences", testEachUserLicences},
 	}
 	tests = append(tests, serverTests...)
 	tests = append(tests, secretTests...)
