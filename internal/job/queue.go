@@ -287,12 +287,22 @@ func (qu *queue) insert(ctx context.Context, now time.Time, kind Kind, profileID
 	return id, err
 }
 
+// claimLock is the PostgreSQL advisory lock that serialises claims across
+// instances, so that the check "no job of this profile is running" sees every
+// committed claim (SQLite serialises writers anyway).
+const claimLock = 0x5ea7_0b5
+
 // claim leases the next due job of one of kinds to owner, or returns nil. A
 // profile's jobs run one at a time.
 func (qu *queue) claim(ctx context.Context, now time.Time, owner string, lease time.Duration, kinds []string) (*Job, error) {
 	var j *Job
 	err := qu.inTx(ctx, "claim a job", func(tx *sql.Tx) error {
 		j = nil
+		if qu.pg {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(claimLock)); err != nil {
+				return err
+			}
+		}
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ")
 		args := []any{string(StateAvailable), micros(now)}
 		for _, k := range kinds {
@@ -518,4 +528,25 @@ func (qu *queue) attempts(ctx context.Context, jobID int64) ([]Attempt, error) {
 		out = append(out, a)
 	}
 	return out, dbErr(rows.Err(), "list attempts of job %d", jobID)
+}
+
+func (qu *queue) counts(ctx context.Context) (map[Kind]map[State]int, error) {
+	rows, err := qu.db.QueryContext(ctx, `SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state`)
+	if err != nil {
+		return nil, dbErr(err, "count jobs")
+	}
+	defer rows.Close()
+	out := map[Kind]map[State]int{}
+	for rows.Next() {
+		var kind, state string
+		var n int
+		if err := rows.Scan(&kind, &state, &n); err != nil {
+			return nil, dbErr(err, "count jobs")
+		}
+		if out[Kind(kind)] == nil {
+			out[Kind(kind)] = map[State]int{}
+		}
+		out[Kind(kind)][State(state)] = n
+	}
+	return out, dbErr(rows.Err(), "count jobs")
 }

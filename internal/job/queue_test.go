@@ -49,6 +49,12 @@ func TestTriggerRunsOnce(t *testing.T) {
 		if list, _ := r.Jobs(ctx, job.JobFilter{State: job.StateFailed}); len(list) != 0 {
 			t.Errorf("failed jobs = %v", list)
 		}
+		if s := r.Stats(); s != (job.Stats{Started: 1, Succeeded: 1}) {
+			t.Errorf("Stats = %+v", s)
+		}
+		if c, err := r.Counts(ctx); err != nil || len(c) != 1 || c["echo"][job.StateSucceeded] != 1 {
+			t.Errorf("Counts = %v, %v", c, err)
+		}
 	})
 }
 
@@ -337,6 +343,9 @@ func TestStopHandsBack(t *testing.T) {
 		defer cancel()
 		if err := r1.Stop(grace); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Stop = %v, want deadline exceeded (job handed back)", err)
+		}
+		if s := r1.Stats(); s.HandedBack != 1 || s.Started != 1 {
+			t.Errorf("Stats = %+v", s)
 		}
 		j, _ := r1.Job(ctx, id)
 		if j.State != job.StateAvailable || j.Attempt != 1 || j.MaxAttempts != 6 || !slices.Equal(j.RunIDs, []int64{42}) || j.Owner != "" {

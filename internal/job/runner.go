@@ -28,6 +28,7 @@ type Runner struct {
 	kinds    []string
 
 	mu      sync.Mutex
+	stats   Stats
 	state   int // 0 new, 1 started, 2 stopped
 	cancel  context.CancelFunc
 	loopEnd chan struct{}
@@ -147,10 +148,10 @@ func (r *Runner) Kinds() []Kind {
 	return out
 }
 
-// Start begins polling for due schedules and jobs in the background, until
-// Stop. ctx bounds the runner's life like Stop does (but without a grace
-// period: running jobs are handed back at once). ECONFLICT when the runner
-// was started before.
+// Start begins polling for due schedules and jobs in the background. The
+// runner stops claiming jobs when ctx is done or Stop is called; jobs already
+// running go on until they finish or Stop's grace period ends, so always call
+// Stop at shutdown. ECONFLICT when the runner was started before.
 func (r *Runner) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -158,20 +159,9 @@ func (r *Runner) Start(ctx context.Context) error {
 		return sam.Errorf(sam.ECONFLICT, "job runner already started")
 	}
 	r.state = 1
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	loopCtx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
 	r.loopEnd = make(chan struct{})
-	go func() {
-		<-ctx.Done()
-		r.mu.Lock()
-		stopped := r.state == 2
-		r.mu.Unlock()
-		if !stopped {
-			expired, c := context.WithCancel(context.Background())
-			c()
-			_ = r.Stop(expired)
-		}
-	}()
 	go r.loop(loopCtx)
 	r.log.Info("job runner started", "workers", r.cfg.Workers, "kinds", r.kinds)
 	return nil
@@ -276,6 +266,38 @@ func (r *Runner) poke() {
 	}
 }
 
+// Stats counts what this runner did since New. Each job state change is
+// counted by the instance that made it.
+type Stats struct {
+	Enqueued   int // jobs enqueued from schedules
+	Started    int // attempts started
+	Succeeded  int
+	Skipped    int
+	Failed     int // failed for good
+	Retried    int // attempts failed and scheduled again with backoff
+	Rescued    int // jobs of dead instances handed back to the queue (or failed when out of attempts)
+	HandedBack int // jobs handed back at shutdown
+}
+
+// Stats returns this runner's counters (for metrics).
+func (r *Runner) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+func (r *Runner) count(fn func(*Stats)) {
+	r.mu.Lock()
+	fn(&r.stats)
+	r.mu.Unlock()
+}
+
+// Counts returns how many jobs of each kind are in each state, across all
+// instances sharing the database.
+func (r *Runner) Counts(ctx context.Context) (map[Kind]map[State]int, error) {
+	return r.qu.counts(ctx)
+}
+
 // Running returns the IDs of the jobs this runner is working on.
 func (r *Runner) Running() []int64 {
 	r.mu.Lock()
@@ -310,11 +332,13 @@ func (r *Runner) tick(ctx context.Context) {
 	if ids, err := r.qu.rescue(ctx, now); err != nil {
 		r.logErr(ctx, "rescue jobs", err)
 	} else if len(ids) > 0 {
+		r.count(func(s *Stats) { s.Rescued += len(ids) })
 		r.log.Warn("jobs of a stopped instance picked up again", "jobs", ids)
 	}
 	if n, err := r.qu.enqueueDue(ctx, now, r.cfg.MaxAttempts); err != nil {
 		r.logErr(ctx, "enqueue scheduled jobs", err)
 	} else if n > 0 {
+		r.count(func(s *Stats) { s.Enqueued += n })
 		r.log.Info("scheduled jobs enqueued", "jobs", n)
 	}
 	for ctx.Err() == nil {
@@ -367,6 +391,7 @@ func (r *Runner) launch(j *Job) {
 func (r *Runner) work(ctx context.Context, a *active, j *Job) {
 	log := r.log.With("job", j.ID, "kind", j.Kind, "profile", j.ProfileID, "attempt", j.Attempt)
 	log.Info("job started")
+	r.count(func(s *Stats) { s.Started++ })
 	var lost bool
 	var lostMu sync.Mutex
 	hbDone := make(chan struct{})
@@ -417,6 +442,7 @@ func (r *Runner) work(ctx context.Context, a *active, j *Job) {
 			log.Error("job not handed back; it runs again once its lease expires", "err", herr)
 			return
 		}
+		r.count(func(s *Stats) { s.HandedBack++ })
 		log.Info("job handed back at shutdown")
 		return
 	}
@@ -438,6 +464,20 @@ func (r *Runner) work(ctx context.Context, a *active, j *Job) {
 		retryAt = now.Add(r.cfg.Backoff(j.Attempt))
 	}
 	ok, ferr := r.qu.finish(bg, now, j, r.cfg.Instance, state, retryAt, outcome, out, errText)
+	if ferr == nil && ok {
+		r.count(func(s *Stats) {
+			switch state {
+			case StateSucceeded:
+				s.Succeeded++
+			case StateSkipped:
+				s.Skipped++
+			case StateFailed:
+				s.Failed++
+			default:
+				s.Retried++
+			}
+		})
+	}
 	switch {
 	case ferr != nil:
 		log.Error("job end not recorded; it runs again once its lease expires", "err", ferr)
