@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/auth"
+	"github.com/seatwise/seatwise/internal/job"
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/web"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newServeCmd) }
+
+type serveOptions struct {
+	noJobs        bool
+	shutdown      time.Duration
+	secureCookies bool
+	workers       int
+}
+
+func newServeCmd(a *App) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the web UI, the REST API and the job queue",
+		Long: "serve answers the web UI, the REST API (/api/v1, documented at /api/openapi.json), /healthz, /readyz and\n" +
+			"/metrics on --listen, and runs scheduled and triggered jobs. On the first start of an empty database it\n" +
+			"creates the user admin and prints its one-time password once. SIGINT or SIGTERM stops it gracefully:\n" +
+			"requests in flight finish and running jobs get --shutdown-timeout to finish before they are handed back.",
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().BoolVar(&o.noJobs, "no-jobs", false, "do not run jobs in this instance (API and UI only)")
+	cmd.Flags().DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "how long a stop waits for requests and jobs to finish")
+	cmd.Flags().BoolVar(&o.secureCookies, "secure-cookies", false, "mark cookies Secure without TLS here (behind a TLS-terminating proxy); automatic with --tls-cert-file")
+	cmd.Flags().IntVar(&o.workers, "workers", 2, "jobs run at once by this instance")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), o) }
+	return cmd
+}
+
+func (a *App) serve(ctx context.Context, o serveOptions) error {
+	cfg := a.Config()
+	st, err := a.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	kr, err := a.Keyring()
+	if err != nil {
+		return err
+	}
+	authSvc := auth.NewService(st)
+	pw, created, err := authSvc.EnsureFirstAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	if created {
+		// Printed once, on standard output only; never logged.
+		fmt.Fprintf(a.Stdout, "First start: created user admin with the one-time password %s\n"+
+			"Sign in and choose a new password; this password is not shown again (reset it with `seatwise user reset-password admin`).\n", pw)
+	}
+
+	var runner *job.Runner
+	if !o.noJobs {
+		runner, err = job.New(ctx, job.Config{Store: st, Keyring: kr, Logger: a.Logger, Workers: o.workers})
+		if err != nil {
+			return err
+		}
+	}
+	tls := cfg.TLSCertFile != ""
+	srv, err := web.New(web.Config{Store: st, Auth: authSvc, Keyring: kr, Logger: a.Logger, Jobs: runner,
+		SecureCookies: tls || o.secureCookies})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return sam.Wrap(sam.EUNAVAILABLE, err, "listen on %s", cfg.Listen)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn)}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	fmt.Fprintf(a.Stdout, "Seatwise listening on %s://%s\n", scheme, ln.Addr())
+	a.Logger.Info("server started", "address", ln.Addr().String(), "tls", tls, "jobs", runner != nil, "database", cfg.DatabaseURLRedacted())
+
+	if runner != nil {
+		if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if tls {
+			serveErr <- hs.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+		} else {
+			serveErr <- hs.Serve(ln)
+		}
+	}()
+	cleanup := time.NewTicker(time.Hour)
+	defer cleanup.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-serveErr:
+			runErr = sam.Wrap(sam.EUNAVAILABLE, err, "HTTP server stopped")
+			break loop
+		case <-cleanup.C:
+			if n, err := st.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+				a.Logger.Warn("removing expired sessions", "error", err)
+			} else if n > 0 {
+				a.Logger.Debug("expired sessions removed", "count", n)
+			}
+		}
+	}
+
+	a.Logger.Info("shutting down", "grace", o.shutdown)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdown)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		a.Logger.Warn("HTTP requests still running at shutdown were cut", "error", err)
+	}
+	if runner != nil {
+		if err := runner.Stop(sctx); err != nil {
+			a.Logger.Warn("jobs still running at shutdown were handed back to the queue", "error", err)
+		}
+	}
+	a.Logger.Info("stopped")
+	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) {
+		return runErr
+	}
+	return nil
+}
