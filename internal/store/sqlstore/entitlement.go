@@ -205,8 +205,15 @@ func (s *Store) CountOpenSubscriptions(ctx context.Context, f store.CountFilter)
 	if f.SKUID != "" {
 		where = append(where, "sku_id = "+a.add(sam.NormalizeGUID(f.SKUID)))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT profile_id, sku_id, `+group+` AS grp, count(*) FROM subscriptions
-		WHERE `+strings.Join(where, " AND ")+` GROUP BY profile_id, sku_id, grp ORDER BY profile_id, sku_id, grp`, a...)
+	// Ungrouped, the partial index subscriptions_open_sku answers in its
+	// own order (no sort): the constant group must stay out of GROUP BY.
+	groupBy, orderBy := "profile_id, sku_id", "profile_id, sku_id"
+	if f.GroupBy != store.GroupNone {
+		groupBy += ", " + group
+		orderBy += ", " + group
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT profile_id, sku_id, `+group+`, count(*) FROM subscriptions
+		WHERE `+strings.Join(where, " AND ")+` GROUP BY `+groupBy+` ORDER BY `+orderBy, a...)
 	if err != nil {
 		return nil, s.fail(err, "count open subscriptions")
 	}
