@@ -174,6 +174,9 @@ type Config struct {
 	// 2m); the runner renews it every Lease/4. A dead runner's job is
 	// picked up by another once its lease has expired.
 	Lease time.Duration
+	// Timeout bounds one attempt (default 4h); an attempt that runs longer
+	// is cancelled and retried.
+	Timeout time.Duration
 	// MaxAttempts bounds the attempts of a job (default 5).
 	MaxAttempts int
 	// Backoff is the wait before attempt n+1 after attempt n failed

@@ -195,7 +195,8 @@ func (qu *queue) setSchedule(ctx context.Context, now time.Time, name string, sp
 // enqueueDue enqueues one job per profile for every enabled schedule whose
 // slot has come, and moves each such schedule to its next slot after now
 // (slots missed while no instance ran are not caught up one by one: the
-// latest missed slot enqueues once). It returns how many jobs it enqueued.
+// first missed slot enqueues once and runs at once, and the schedule moves
+// past now). It returns how many jobs it enqueued.
 func (qu *queue) enqueueDue(ctx context.Context, now time.Time, maxAttempts int) (int, error) {
 	n := 0
 	err := qu.inTx(ctx, "enqueue scheduled jobs", func(tx *sql.Tx) error {

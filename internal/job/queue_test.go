@@ -155,7 +155,7 @@ func TestFailures(t *testing.T) {
 		st := openStore(t, url)
 		ps := addProfiles(t, st, 3)
 		clk := newFakeClock(t0)
-		r := newRunner(t, job.Config{Store: st, Clock: clk, MaxAttempts: 2, Backoff: func(int) time.Duration { return 0 },
+		r := newRunner(t, job.Config{Store: st, Clock: clk, MaxAttempts: 2, Backoff: func(int) time.Duration { return 0 }, Timeout: 50 * time.Millisecond,
 			Handlers: map[job.Kind]job.Handler{
 				"denied": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
 					return job.Outcome{RunIDs: []int64{3}}, sam.Errorf(sam.EUNAUTHORIZED, "credentials rejected")
@@ -169,6 +169,10 @@ func TestFailures(t *testing.T) {
 				"panics": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
 					panic("boom")
 				},
+				"hangs": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
+					<-ctx.Done()
+					return job.Outcome{}, ctx.Err()
+				},
 			}})
 		ctx := context.Background()
 		tests := []struct {
@@ -181,6 +185,7 @@ func TestFailures(t *testing.T) {
 			{"broken", 1, []string{"retry", "failed"}, "always broken"},
 			{"wrapped", 2, []string{"failed"}, "cannot ever work"},
 			{"panics", 0, []string{"retry", "failed"}, "panicked: boom"},
+			{"hangs", 1, []string{"retry", "failed"}, "ran longer than 50ms"},
 		}
 		for _, tt := range tests {
 			t.Run(string(tt.kind), func(t *testing.T) {

@@ -86,6 +86,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2 * time.Minute
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 4 * time.Hour
+	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
 	}
@@ -368,7 +371,7 @@ func (r *Runner) logErr(ctx context.Context, what string, err error) {
 }
 
 func (r *Runner) launch(j *Job) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	a := &active{cancel: cancel, done: make(chan struct{})}
 	r.mu.Lock()
 	r.active[j.ID] = a
@@ -422,6 +425,9 @@ func (r *Runner) work(ctx context.Context, a *active, j *Job) {
 		}
 	}()
 	out, err := r.call(ctx, j)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = sam.Wrap(sam.EUNAVAILABLE, err, "job %d (%s) ran longer than %s", j.ID, j.Kind, r.cfg.Timeout)
+	}
 	close(hbStop)
 	<-hbDone
 
