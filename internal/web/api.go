@@ -1237,7 +1237,7 @@ func (s *Server) capabilities() map[string]Capability {
 		c["jobs"] = Capability{false, errNoJobs.Message}
 	}
 	c["reclamation"] = Capability{false, "licence reclamation (rules, removal candidates) is not available in this version"}
-	c["reconciliation"] = Capability{false, "entitlements and the licence position are not available on this server yet; use `seatwise reconcile` where installed"}
+	c["reconciliation"] = Capability{true, "entitlements (list, CSV import, delete) and the licence position of each profile; weekly reconciliation runs through the job queue"}
 	return c
 }
 

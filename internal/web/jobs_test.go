@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/seatwise/seatwise/internal/auth"
@@ -11,7 +12,7 @@ import (
 
 func TestJobsAPI(t *testing.T) {
 	b := setup(t, func(c *web.Config) {
-		r, err := job.New(t.Context(), job.Config{Store: c.Store, Keyring: c.Keyring})
+		r, err := job.New(t.Context(), job.Config{Store: c.Store, Keyring: c.Keyring, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,6 +43,10 @@ func (s *Server) OpenAPI() ([]byte, error) {
 		if len(params) > 0 {
 			op["parameters"] = params
 		}
+		if rt.BodyContent != "" {
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				rt.BodyContent: map[string]any{"schema": map[string]any{"type": "string"}}}}
+		}
 		if rt.Body != nil {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.Body), schemas)}}}

@@ -54,6 +54,9 @@ type Route struct {
 	Tag     string
 	Query   []Param
 	Body    any    // example value of the request body type, nil when none
+	// BodyContent is the media type of a request body that is not JSON
+	// (e.g. text/csv).
+	BodyContent string
 	Resp    any    // example value of the answer type (JSON), nil when none
 	Status  int    // success status (200 when 0)
 	Content string // answer media type other than JSON, e.g. text/csv
@@ -87,6 +90,7 @@ func (s *Server) routeTable() []*Route {
 	routes = append(routes, s.opsRoutes()...)
 	routes = append(routes, s.apiRoutes()...)
 	routes = append(routes, s.jobRoutes()...)
+	routes = append(routes, s.reconRoutes()...)
 	routes = append(routes, s.uiRoutes()...)
 	return routes
 }

@@ -128,6 +128,8 @@ func (b *bundle) do(c *http.Client, method, path string, body any, hdr map[strin
 		rd, ct = strings.NewReader(v.Encode()), "application/x-www-form-urlencoded"
 	case string:
 		rd, ct = strings.NewReader(v), "application/json"
+	case io.Reader:
+		rd = v
 	default:
 		j, _ := json.Marshal(v)
 		rd, ct = bytes.NewReader(j), "application/json"
@@ -216,6 +218,10 @@ var wantRules = map[string]string{
 	"GET /api/v1/jobs/{id}":                    "admin or sam_integrator or sam_manager or viewer",
 	"GET /api/v1/schedules":                    "admin or sam_integrator or sam_manager or viewer",
 	"PATCH /api/v1/schedules/{name}":           "admin",
+	"GET /api/v1/entitlements":                 "admin or sam_integrator or sam_manager or viewer",
+	"POST /api/v1/entitlements/import":         "admin or sam_manager",
+	"DELETE /api/v1/entitlements/{id}":         "admin or sam_manager",
+	"GET /api/v1/profiles/{name}/position":     "admin or sam_integrator or sam_manager or viewer",
 	"GET /login":                               "public",
 	"POST /login":                              "public",
 	"POST /logout":                             "admin or sam_integrator or sam_manager or viewer",
