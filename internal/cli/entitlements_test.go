@@ -255,6 +255,41 @@ func TestReconcileSimulatedTenant(t *testing.T) {
 		}
 	}
 
+	// Recommendations: leavers first, one removal per disabled user holding
+	// Dynamics 365 licences in the ground truth.
+	var recs []struct {
+		Priority int    `json:"priority"`
+		Kind     string `json:"kind"`
+		UserID   string `json:"user_id"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("", "report", "recommendations", "--as-of", day, "-o", "json")), &recs); err != nil {
+		t.Fatal(err)
+	}
+	leavers := map[string]bool{}
+	for _, u := range truth.Users {
+		for _, s := range u.Subscriptions {
+			if !u.AccountEnabled && s.Family == sam.FamilyDynamics365 {
+				leavers[u.UserID] = true
+			}
+		}
+	}
+	removed, last := 0, 0
+	for _, r := range recs {
+		if r.Priority < last {
+			t.Errorf("recommendations out of priority order: %+v after priority %d", r, last)
+		}
+		last = r.Priority
+		if r.Kind == "remove" {
+			removed++
+			if !leavers[r.UserID] {
+				t.Errorf("removal for %s, not a disabled user in the truth", r.UserID)
+			}
+		}
+	}
+	if removed != len(leavers) || len(leavers) == 0 {
+		t.Errorf("%d removals, want %d (disabled users with Dynamics 365 licences)", removed, len(leavers))
+	}
+
 	// A second reconciliation gives a trend of two snapshots.
 	e.ok("", "reconcile", "--as-of", now.AddDate(0, 0, 1).UTC().Format(time.DateOnly))
 	trend := e.ok("", "report", "trend", "--model", shortSKU, "-o", "csv", "--days", "100000")

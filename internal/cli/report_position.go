@@ -16,9 +16,9 @@ import (
 )
 
 // newReportReconciliation returns the reconciliation reports added to
-// 'seatwise report': position, savings, renewals and trend.
+// 'seatwise report': position, savings, renewals, trend and recommendations.
 func newReportReconciliation(a *App) []*cobra.Command {
-	return []*cobra.Command{newReportPosition(a), newReportSavings(a), newReportRenewals(a), newReportTrend(a)}
+	return []*cobra.Command{newReportPosition(a), newReportSavings(a), newReportRenewals(a), newReportTrend(a), newReportRecommendations(a)}
 }
 
 // trendDays is how far back trends and forecasts look.
@@ -574,6 +574,61 @@ func newReportTrend(a *App) *cobra.Command {
 			}
 		}
 		return pr.Close()
+	}
+	return cmd
+}
+
+func newReportRecommendations(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "recommendations",
+		Short: "Licence changes that save money, leavers first: remove a leaver's licences, consolidate several base licences into base plus attach, downgrade read-only users to Team Members",
+		Args:  cobra.NoArgs,
+	}
+	profile := cmd.Flags().String("profile", "", "only this profile (default: every profile)")
+	asOf := asOfFlag(cmd)
+	output := OutputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		f, err := output()
+		if err != nil {
+			return err
+		}
+		day, err := asOf()
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		st, err := a.OpenStore(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		set, err := computePositions(ctx, st, *profile, day)
+		if err != nil {
+			return err
+		}
+		pr := NewPrinter(a.Stdout, f, "profile", "priority", "kind", "upn", "from", "to", "monthly_saving", "currency", "reason")
+		for _, res := range set.results {
+			name := res.Profile.Name
+			err := recon.Recommend(ctx, st, catalog.Default(), res.Profile, res.Positions, day, func(r recon.Recommendation) error {
+				saving := "unknown"
+				if r.SavingKnown {
+					saving = money(r.MonthlySaving)
+				}
+				v := struct {
+					Profile string `json:"profile"`
+					recon.Recommendation
+				}{name, r}
+				return pr.Row(v, name, strconv.Itoa(r.Priority), r.Kind, r.UPN, strings.Join(r.From, " + "), strings.Join(r.To, " + "),
+					saving, r.Currency, r.Reason)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if err := pr.Close(); err != nil {
+			return err
+		}
+		return set.refused()
 	}
 	return cmd
 }
