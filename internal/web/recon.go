@@ -143,6 +143,6 @@ func (s *Server) reconRoutes() []*Route {
 			Summary: "Delete an entitlement", Status: http.StatusNoContent, Handler: apiEntitlementDelete},
 		{Method: "GET", Path: "/api/v1/profiles/{name}/position", Access: anyRole, API: true, Tag: "reconciliation",
 			Summary: "Licence position of every software model of the profile, each figure explained",
-			Query: []Param{{Name: "as_of", Type: "string", Doc: "day YYYY-MM-DD (default today)"}}, Resp: PositionReport{}, Handler: apiPosition},
+			Query:   []Param{{Name: "as_of", Type: "string", Doc: "day YYYY-MM-DD (default today)"}}, Resp: PositionReport{}, Handler: apiPosition},
 	}
 }

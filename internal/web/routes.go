@@ -53,13 +53,13 @@ type Route struct {
 	Summary string
 	Tag     string
 	Query   []Param
-	Body    any    // example value of the request body type, nil when none
+	Body    any // example value of the request body type, nil when none
 	// BodyContent is the media type of a request body that is not JSON
 	// (e.g. text/csv).
 	BodyContent string
-	Resp    any    // example value of the answer type (JSON), nil when none
-	Status  int    // success status (200 when 0)
-	Content string // answer media type other than JSON, e.g. text/csv
+	Resp        any    // example value of the answer type (JSON), nil when none
+	Status      int    // success status (200 when 0)
+	Content     string // answer media type other than JSON, e.g. text/csv
 	// AllowPasswordChange lets a user who must change a one-time password
 	// through (sign-out, password change, who am I).
 	AllowPasswordChange bool
