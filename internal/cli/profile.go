@@ -27,7 +27,7 @@ func init() {
 				"The client secret is encrypted at rest and never printed.",
 		}
 		cmd.AddCommand(newProfileAdd(a), newProfileList(a), newProfileShow(a), newProfileEdit(a), newProfileDelete(a))
-		cmd.AddCommand(newProfileValidate(a), newProfileConnect(a))
+		cmd.AddCommand(newProfileValidate(a), newProfileConnect(a), newProfileCertificate(a))
 		return cmd
 	})
 }

@@ -54,10 +54,12 @@ func tokenClient(hc *http.Client) *odata.Client {
 }
 
 // AppOnly is the client-credentials credential of a profile whose
-// AuthMode is client_secret.
+// AuthMode is client_secret or certificate (a client assertion signed by
+// the app's certificate).
 type AppOnly struct {
 	profile *sam.Profile
 	secret  string
+	cert    *entra.Certificate // when set, used instead of secret
 	client  *odata.Client
 }
 
@@ -77,7 +79,7 @@ func NewAppOnly(p *sam.Profile, clientSecret string, hc *http.Client) (*AppOnly,
 // Source implements Credential with entra.ClientCredentials.
 func (a *AppOnly) Source(scope string) (odata.TokenSource, error) {
 	return entra.ClientCredentials(entra.Config{LoginURL: loginURL(a.profile), TenantID: a.profile.TenantID,
-		ClientID: a.profile.ClientID, ClientSecret: a.secret, Scope: scope, Client: a.client})
+		ClientID: a.profile.ClientID, ClientSecret: a.secret, Certificate: a.cert, Scope: scope, Client: a.client})
 }
 
 // Delegated implements Credential: false.
@@ -100,7 +102,8 @@ func (d DelegatedGrant) Delegated() bool { return true }
 func GraphScope(p *sam.Profile) string { return entra.Scope(graphURL(p)) }
 
 // Load returns the credential of profile p from its sealed secrets in st:
-// the client secret for app-only profiles; for delegated profiles the
+// the client secret or the certificate for app-only profiles; for
+// delegated profiles the
 // administrator's refresh token (and the client secret when the app is
 // confidential), each rotated refresh token sealed and stored again before
 // its access token is used. hc sends the token requests (nil: system roots
@@ -148,6 +151,19 @@ func Load(ctx context.Context, st SecretStore, kr *secret.Keyring, p *sam.Profil
 			return nil, err
 		}
 		return DelegatedGrant{G: g}, nil
+	case sam.AuthCertificate:
+		pemData, ok, err := open(sam.SecretCertificate)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, sam.Errorf(sam.EUNAUTHORIZED, "profile %s has no certificate; set one with 'seatwise profile certificate %s --certificate-file FILE'", p.Name, p.Name)
+		}
+		cert, err := entra.ParseCertificate([]byte(pemData))
+		if err != nil {
+			return nil, sam.Wrap(sam.EUNAUTHORIZED, err, "the stored certificate of profile %s", p.Name)
+		}
+		return &AppOnly{profile: p, cert: cert, client: tokenClient(hc)}, nil
 	case sam.AuthClientSecret, "":
 		if !hasSecret {
 			return nil, sam.Errorf(sam.EUNAUTHORIZED, "profile %s has no client secret; set one with 'seatwise profile edit %s --client-secret-file FILE'", p.Name, p.Name)

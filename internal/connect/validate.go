@@ -333,6 +333,12 @@ func signInFailure(check, envURL string, p *sam.Profile, err error) Result {
 	case has(7000222):
 		r.Message = "the client secret has expired (AADSTS7000222)"
 		r.Remedy = "create a new client secret in " + app + " > Certificates & secrets, then: seatwise profile edit " + p.Name + " --client-secret-file FILE"
+	case has(700027):
+		r.Message = "Microsoft Entra did not accept the certificate (AADSTS700027)"
+		r.Remedy = "upload the certificate's public part (.cer or .pem) under " + app + " > Certificates & secrets > Certificates, or store the matching certificate and key: seatwise profile certificate " + p.Name + " --certificate-file FILE"
+	case has(700024):
+		r.Message = "the client assertion is outside its validity (AADSTS700024)"
+		r.Remedy = "correct this machine's clock (the assertion is valid for 10 minutes from now)"
 	case has(700016, 700011):
 		r.Message = "application " + p.ClientID + " does not exist in tenant " + p.TenantID + " (AADSTS700016)"
 		r.Remedy = "check the Application (client) ID and the Directory (tenant) ID of the profile against the app registration's Overview page"

@@ -52,6 +52,9 @@ type Config struct {
 	ClientID string
 	// ClientSecret is the secret's value (not its id).
 	ClientSecret string
+	// Certificate, when set, authenticates the application with a client
+	// assertion signed by its certificate instead of ClientSecret.
+	Certificate *Certificate
 	// Scope is "{resource}/.default", e.g. https://graph.microsoft.com/.default
 	// or https://contoso.crm.dynamics.com/.default (see Scope).
 	Scope string
@@ -208,7 +211,7 @@ func validate(cfg Config) error {
 	if cfg.ClientID == "" {
 		return sam.Errorf(sam.EINVALID, "the application (client) ID is missing")
 	}
-	if cfg.ClientSecret == "" {
+	if cfg.ClientSecret == "" && cfg.Certificate == nil {
 		return sam.Errorf(sam.EINVALID, "the client secret is missing")
 	}
 	if !strings.HasSuffix(cfg.Scope, "/.default") || strings.ContainsAny(cfg.Scope, " \t") {
@@ -308,10 +311,20 @@ const defaultLifetime = time.Hour
 
 func (s *ClientCredentialsSource) request(ctx context.Context) (odata.Token, time.Duration, error) {
 	form := url.Values{
-		"grant_type":    {"client_credentials"},
-		"client_id":     {s.cfg.ClientID},
-		"client_secret": {s.cfg.ClientSecret},
-		"scope":         {s.cfg.Scope},
+		"grant_type": {"client_credentials"},
+		"client_id":  {s.cfg.ClientID},
+		"scope":      {s.cfg.Scope},
+	}
+	if s.cfg.Certificate != nil {
+		// A fresh assertion per request: each has its own jti and lifetime.
+		a, err := s.cfg.Certificate.Assertion(s.cfg.ClientID, s.tokenURL, s.cfg.Now())
+		if err != nil {
+			return odata.Token{}, 0, err
+		}
+		form.Set("client_assertion_type", ClientAssertionType)
+		form.Set("client_assertion", a)
+	} else {
+		form.Set("client_secret", s.cfg.ClientSecret)
 	}
 	tr, err := postToken(ctx, s.client, s.tokenURL, form)
 	if err != nil {
@@ -381,6 +394,10 @@ func Explain(errCode string, codes []int, tenant, clientID, scope string) string
 		return false
 	}
 	switch {
+	case has(700027):
+		return fmt.Sprintf("Microsoft Entra did not accept the certificate of application %s: upload the certificate (its public part, .cer or .pem) under Certificates & secrets of the app registration, or check that the profile holds the matching private key", clientID)
+	case has(700024):
+		return fmt.Sprintf("Microsoft Entra found the client assertion of application %s outside its validity: check this machine's clock", clientID)
 	case has(7000215):
 		return fmt.Sprintf("Microsoft Entra rejected the client secret of application %s: enter the secret's Value (not its Secret ID) from Certificates & secrets of the app registration", clientID)
 	case has(7000222):

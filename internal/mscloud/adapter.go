@@ -108,6 +108,7 @@ func (tc *tenantCtx) appSnapshot() *App {
 	a.RedirectURIs = append([]string(nil), a.RedirectURIs...)
 	a.GraphRoles = append([]string(nil), a.GraphRoles...)
 	a.GraphScopes = append([]string(nil), a.GraphScopes...)
+	a.Certificates = append([]string(nil), a.Certificates...)
 	return &a
 }
 

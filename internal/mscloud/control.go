@@ -38,7 +38,7 @@ import (
 //	PUT    /_mscloud/tenants/{tenant}/environments/{index}/audit   tenant.AuditSettings fields
 //	GET|POST /_mscloud/tenants/{tenant}/clock                {"advance":"24h"} → {"now"}
 //	POST   /_mscloud/tenants/{tenant}/revoke                 {"user_id":""} → {"revoked":n}
-//	GET|PATCH /_mscloud/tenants/{tenant}/app                 {"graph_roles":[...],"secret_expires":RFC3339}
+//	GET|PATCH /_mscloud/tenants/{tenant}/app                 {"graph_roles":[...],"secret_expires":RFC3339,"certificates":[PEM]}
 func (s *Server) controlMux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) { ok(w, s.info(s.baseURL(r))) })
@@ -262,6 +262,7 @@ func (s *Server) controlMux() *http.ServeMux {
 			GraphScopes   *[]string  `json:"graph_scopes"`
 			SecretExpires *time.Time `json:"secret_expires"`
 			RedirectURIs  *[]string  `json:"redirect_uris"`
+			Certificates  *[]string  `json:"certificates"`
 		}
 		if !decode(w, r, &in) {
 			return
@@ -278,6 +279,9 @@ func (s *Server) controlMux() *http.ServeMux {
 			}
 			if in.RedirectURIs != nil {
 				a.RedirectURIs = append([]string(nil), (*in.RedirectURIs)...)
+			}
+			if in.Certificates != nil {
+				a.Certificates = append([]string(nil), (*in.Certificates)...)
 			}
 		}))
 	})

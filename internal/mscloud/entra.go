@@ -37,6 +37,10 @@ type App struct {
 	// GraphScopes are the delegated Graph permissions consented for the app;
 	// a delegated token carries those requested and consented (scp claim).
 	GraphScopes []string `json:"graph_scopes"`
+	// Certificates are the PEM certificates uploaded to the app: a client
+	// assertion (private_key_jwt) signed by one of their keys, named by its
+	// x5t thumbprint, authenticates the app instead of the secret.
+	Certificates []string `json:"certificates,omitempty"`
 }
 
 // DefaultGraphRoles are the application permissions a generated app holds.
@@ -534,15 +538,31 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tc *tenantCtx) {
 		return
 	}
 	app = tc.appSnapshot()
-	if secret == "" {
+	if assertion := f.Get("client_assertion"); assertion != "" && secret == "" {
+		if f.Get("client_assertion_type") != clientAssertionType {
+			entraError(w, http.StatusBadRequest, "invalid_request", 7000219, "'client_assertion_type' must be '"+clientAssertionType+"'.")
+			return
+		}
+		var auds []string
+		for _, base := range []string{s.httpsBase, s.httpBase} {
+			for _, name := range append([]string{tc.id}, tc.domains...) {
+				if base != "" {
+					auds = append(auds, base+"/"+name+"/oauth2/v2.0/token")
+				}
+			}
+		}
+		if code, desc := checkAssertion(app, assertion, auds, time.Now()); code != 0 {
+			entraError(w, http.StatusUnauthorized, "invalid_client", code, desc)
+			return
+		}
+	} else if secret == "" {
 		entraError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
-	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(app.ClientSecret)) != 1 {
+	} else if subtle.ConstantTimeCompare([]byte(secret), []byte(app.ClientSecret)) != 1 {
 		entraError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+app.ClientID+"'.")
 		return
 	}
-	if !app.SecretExpires.IsZero() && !tc.now().Before(app.SecretExpires) {
+	if secret != "" && !app.SecretExpires.IsZero() && !tc.now().Before(app.SecretExpires) {
 		entraError(w, http.StatusUnauthorized, "invalid_client", 7000222, "The provided client secret keys for app '"+app.ClientID+"' are expired. Visit the Azure portal to create new keys for your app.")
 		return
 	}
