@@ -3,6 +3,8 @@ package web_test
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/seatwise/seatwise/internal/auth"
@@ -83,5 +85,46 @@ func TestJobsAPI(t *testing.T) {
 	b.do(nil, "GET", "/api/v1/status", nil, integ).json(t, &st)
 	if !st.Capabilities["jobs"].Available || st.Database != "sqlite" {
 		t.Errorf("status %+v", st)
+	}
+}
+
+func TestRunNowButton(t *testing.T) {
+	b := setup(t, func(c *web.Config) {
+		r, err := job.New(t.Context(), job.Config{Store: c.Store, Keyring: c.Keyring, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Jobs = r
+	})
+	seed(t, b.st, "contoso", 2)
+	c := b.client()
+	csrf := b.login(c, "u-sam_integrator", password)
+	html := map[string]string{"Accept": "text/html"}
+	r := b.do(c, "GET", "/profiles", nil, html)
+	if !strings.Contains(string(r.body), `action="/profiles/contoso/run"`) {
+		t.Fatalf("no Run now button: %s", r.body)
+	}
+	r = b.do(c, "POST", "/profiles/contoso/run", url.Values{"csrf": {csrf}}, html)
+	if r.status != 303 || !strings.HasPrefix(r.header.Get("Location"), "/runs?triggered=") {
+		t.Fatalf("run now: %d %s", r.status, r.header.Get("Location"))
+	}
+	r = b.do(c, "GET", r.header.Get("Location"), nil, html)
+	for _, want := range []string{"queued", "manual", "available", "daily 02:00"} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("runs page lacks %q", want)
+		}
+	}
+	// Twice: the job is already waiting.
+	if r := b.do(c, "POST", "/profiles/contoso/run", url.Values{"csrf": {csrf}}, html); r.status != 409 {
+		t.Errorf("second run now: %d", r.status)
+	}
+	// A viewer sees no button and may not press it.
+	v := b.client()
+	vcsrf := b.login(v, "u-viewer", password)
+	if r := b.do(v, "GET", "/profiles", nil, html); strings.Contains(string(r.body), "Run now") {
+		t.Error("viewer sees Run now")
+	}
+	if r := b.do(v, "POST", "/profiles/contoso/run", url.Values{"csrf": {vcsrf}}, nil); r.status != 403 {
+		t.Errorf("viewer run now: %d", r.status)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/seatwise/seatwise/internal/auth"
+	"github.com/seatwise/seatwise/internal/job"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -264,6 +265,11 @@ func uiDashboard(s *Server, w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "dashboard.html", page{Title: "Dashboard", Nav: "dashboard", Data: d})
 }
 
+type profilesView struct {
+	Profiles []ProfileJSON
+	JobsOn   bool
+}
+
 func canManageProfiles(p *auth.Principal) bool { return p != nil && integrators.allows(p.Role) }
 
 func uiProfiles(s *Server, w http.ResponseWriter, r *http.Request) error {
@@ -283,8 +289,11 @@ func (s *Server) profilesPage(w http.ResponseWriter, r *http.Request, status int
 		}
 		out = append(out, j)
 	}
-	return s.render(w, r, status, "profiles.html", page{Title: "Profiles", Nav: "profiles", Data: out, Flash: flash, Error: errMsg,
-		CanEdit: canManageProfiles(principal(r))})
+	if c := r.URL.Query().Get("created"); c != "" && flash == "" && errMsg == "" {
+		flash = "Profile " + c + " created."
+	}
+	return s.render(w, r, status, "profiles.html", page{Title: "Profiles", Nav: "profiles", Data: profilesView{Profiles: out, JobsOn: s.cfg.Jobs != nil},
+		Flash: flash, Error: errMsg, CanEdit: canManageProfiles(principal(r))})
 }
 
 func uiProfileCreate(s *Server, w http.ResponseWriter, r *http.Request) error {
@@ -387,6 +396,14 @@ func classNames() []string {
 	return out
 }
 
+type runsView struct {
+	Runs      []RunJSON
+	Jobs      []JobJSON
+	Schedules []ScheduleJSON
+	JobsOn    bool
+	JobsMsg   string
+}
+
 func uiRuns(s *Server, w http.ResponseWriter, r *http.Request) error {
 	runs, err := s.cfg.Store.Runs(r.Context(), store.RunFilter{Limit: 100})
 	if err != nil {
@@ -396,11 +413,52 @@ func uiRuns(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var out []RunJSON
+	v := runsView{JobsOn: s.cfg.Jobs != nil, JobsMsg: s.capabilities()["jobs"].Message}
 	for _, run := range runs {
-		out = append(out, newRunJSON(run, names[run.ProfileID]))
+		v.Runs = append(v.Runs, newRunJSON(run, names[run.ProfileID]))
 	}
-	return s.render(w, r, http.StatusOK, "runs.html", page{Title: "Runs", Nav: "runs", Data: out, Flash: s.capabilities()["jobs"].Message})
+	if s.cfg.Jobs != nil {
+		jobs, err := s.cfg.Jobs.Jobs(r.Context(), job.JobFilter{Limit: 50})
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			v.Jobs = append(v.Jobs, newJobJSON(j, names))
+		}
+		scs, err := s.cfg.Jobs.Schedules(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, sc := range scs {
+			v.Schedules = append(v.Schedules, newScheduleJSON(sc))
+		}
+	}
+	flash := ""
+	if id := r.URL.Query().Get("triggered"); id != "" {
+		flash = "Job " + id + " queued; it appears below and its runs when it starts."
+	}
+	return s.render(w, r, http.StatusOK, "runs.html", page{Title: "Runs", Nav: "runs", Data: v, Flash: flash})
+}
+
+// uiRunNow triggers a sync of a profile from its "Run now" button.
+func uiRunNow(s *Server, w http.ResponseWriter, r *http.Request) error {
+	p, err := s.cfg.Store.ProfileByName(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	if s.cfg.Jobs == nil {
+		return s.profilesPage(w, r, http.StatusServiceUnavailable, "", errNoJobs.Message)
+	}
+	id, err := s.cfg.Jobs.Trigger(r.Context(), p.ID, job.KindSync)
+	if err != nil {
+		if sam.ErrorCode(err) == sam.ECONFLICT {
+			return s.profilesPage(w, r, http.StatusConflict, "", sam.ErrorMessage(err))
+		}
+		return err
+	}
+	s.audit(r, &Route{Method: "POST", Path: "/profiles/{name}/run", Summary: "Trigger a sync (web UI)"}, http.StatusSeeOther)
+	http.Redirect(w, r, fmt.Sprintf("/runs?triggered=%d", id), http.StatusSeeOther)
+	return nil
 }
 
 func uiStatic(s *Server, w http.ResponseWriter, r *http.Request) error {
@@ -434,6 +492,7 @@ func (s *Server) uiRoutes() []*Route {
 		{Method: "POST", Path: "/profiles", Access: integrators, Summary: "Create a profile (form)", Tag: "ui", Handler: uiProfileCreate},
 		{Method: "GET", Path: "/subscriptions", Access: anyRole, Summary: "Subscriptions page", Tag: "ui", Handler: uiSubscriptions},
 		{Method: "GET", Path: "/runs", Access: anyRole, Summary: "Runs page", Tag: "ui", Handler: uiRuns},
+		{Method: "POST", Path: "/profiles/{name}/run", Access: integrators, Summary: "Run a sync now (form)", Tag: "ui", Handler: uiRunNow},
 		{Method: "GET", Path: "/static/{file}", Access: public, Summary: "Embedded assets", Tag: "ui", Handler: uiStatic},
 	}
 }

@@ -232,6 +232,7 @@ var wantRules = map[string]string{
 	"POST /profiles":                           "admin or sam_integrator",
 	"GET /subscriptions":                       "admin or sam_integrator or sam_manager or viewer",
 	"GET /runs":                                "admin or sam_integrator or sam_manager or viewer",
+	"POST /profiles/{name}/run":                "admin or sam_integrator",
 	"GET /static/{file}":                       "public",
 }
 
