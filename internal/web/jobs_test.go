@@ -81,6 +81,12 @@ func TestJobsAPI(t *testing.T) {
 	if r := b.do(nil, "PATCH", "/api/v1/schedules/nope", web.SchedulePatch{Spec: &spec}, admin); r.status != 404 {
 		t.Errorf("unknown schedule: %d", r.status)
 	}
+	r = b.do(nil, "GET", "/metrics", nil, nil)
+	for _, want := range []string{`seatwise_jobs_open{state="available"} 2`, "seatwise_jobs_running_here 0"} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 	var st web.StatusJSON
 	b.do(nil, "GET", "/api/v1/status", nil, integ).json(t, &st)
 	if !st.Capabilities["jobs"].Available || st.Database != "sqlite" {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seatwise/seatwise/internal/job"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -128,6 +129,9 @@ func (m *Metrics) write(ctx context.Context, w io.Writer) error {
 	if err := m.writeRuns(ctx, &sb); err != nil {
 		return err
 	}
+	if err := m.writeJobs(ctx, &sb); err != nil {
+		return err
+	}
 	if _, err := io.WriteString(w, sb.String()); err != nil {
 		return err
 	}
@@ -192,6 +196,61 @@ func (m *Metrics) writeRuns(ctx context.Context, sb *strings.Builder) error {
 		for _, l := range lines[s.name] {
 			sb.WriteString(l + "\n")
 		}
+	}
+	return nil
+}
+
+// maxJobsCounted bounds the jobs read per state for the open-job gauges.
+const maxJobsCounted = 1000
+
+// writeJobs writes the job queue's figures: open jobs by state (counted up
+// to maxJobsCounted), jobs running in this instance, and the duration and
+// outcome of the newest finished job of each kind.
+func (m *Metrics) writeJobs(ctx context.Context, sb *strings.Builder) error {
+	jr := m.s.cfg.Jobs
+	if jr == nil {
+		return nil
+	}
+	sb.WriteString("# HELP seatwise_jobs_open Jobs waiting or running in the queue (all instances), counted up to 1000.\n# TYPE seatwise_jobs_open gauge\n")
+	for _, st := range []job.State{job.StateAvailable, job.StateRunning} {
+		js, err := jr.Jobs(ctx, job.JobFilter{State: st, Limit: maxJobsCounted})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(sb, "seatwise_jobs_open{state=%q} %d\n", string(st), len(js))
+	}
+	sb.WriteString("# HELP seatwise_jobs_running_here Jobs this instance is working on.\n# TYPE seatwise_jobs_running_here gauge\n")
+	fmt.Fprintf(sb, "seatwise_jobs_running_here %d\n", len(jr.Running()))
+	recent, err := jr.Jobs(ctx, job.JobFilter{Limit: 200})
+	if err != nil {
+		return err
+	}
+	seen := map[job.Kind]bool{}
+	var dur, ok []string
+	for _, j := range recent {
+		if !j.State.Final() || seen[j.Kind] || j.FinishedAt == nil {
+			continue
+		}
+		seen[j.Kind] = true
+		l := fmt.Sprintf("kind=%q", string(j.Kind))
+		if j.StartedAt != nil {
+			dur = append(dur, fmt.Sprintf("seatwise_job_last_duration_seconds{%s} %s", l, fmtFloat(j.FinishedAt.Sub(*j.StartedAt).Seconds())))
+		}
+		v := 0
+		if j.State == job.StateSucceeded {
+			v = 1
+		}
+		ok = append(ok, fmt.Sprintf("seatwise_job_last_succeeded{%s,state=%q} %d", l, string(j.State), v))
+	}
+	sort.Strings(dur)
+	sort.Strings(ok)
+	if len(dur) > 0 {
+		sb.WriteString("# HELP seatwise_job_last_duration_seconds Duration of the newest finished job of each kind (its last attempt).\n# TYPE seatwise_job_last_duration_seconds gauge\n")
+		sb.WriteString(strings.Join(dur, "\n") + "\n")
+	}
+	if len(ok) > 0 {
+		sb.WriteString("# HELP seatwise_job_last_succeeded 1 when the newest finished job of each kind succeeded; state says how it ended.\n# TYPE seatwise_job_last_succeeded gauge\n")
+		sb.WriteString(strings.Join(ok, "\n") + "\n")
 	}
 	return nil
 }
