@@ -86,12 +86,7 @@ func newProfileConnect(a *App) *cobra.Command {
 		if err := lb.Run(wctx, s); err != nil {
 			return err
 		}
-		p.AuthMode = sam.AuthDelegated
-		if err := st.UpdateProfile(ctx, p); err != nil {
-			return err
-		}
-		msg := "an administrator signed in on " + time.Now().UTC().Format("2006-01-02 15:04 UTC")
-		if err := st.SetProfileState(ctx, p.ID, sam.ProfileConnected, msg); err != nil {
+		if err := connect.MarkConnected(ctx, st, p, time.Now()); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.Stdout, "Profile %s is connected with the administrator's sign-in. Next: seatwise profile validate %s, then seatwise sync --profile %s\n", p.Name, p.Name, p.Name)
