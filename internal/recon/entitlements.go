@@ -174,18 +174,15 @@ func ImportEntitlements(ctx context.Context, st store.Store, cat *catalog.Catalo
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				bad = append(bad, RowError{Line: pe.Line, Reason: "not valid CSV: " + pe.Err.Error()})
-				if pe.Err == csv.ErrFieldCount {
-					continue
-				}
+				bad = append(bad, RowError{Line: pe.StartLine, Reason: "not valid CSV: " + pe.Err.Error()})
 				continue
 			}
 			return nil, sam.Wrap(sam.EINVALID, err, "import: reading the file")
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line
 		}
