@@ -44,8 +44,8 @@ func newProfileConnect(a *App) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		// A confidential app authenticates its token requests with its
-		// client secret; a public client has none.
+		// The app authenticates its token requests with its client secret
+		// (a confidential client); NewSignIn says so when there is none.
 		var clientSecret string
 		if sealed, err := st.Secret(ctx, p.ID, sam.SecretClientSecret); err == nil {
 			plain, err := kr.Open(sealed)

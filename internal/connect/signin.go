@@ -62,8 +62,8 @@ type SignInConfig struct {
 	// RedirectURI receives the authorization responses (the loopback
 	// listener's or the server's callback route).
 	RedirectURI string
-	// ClientSecret authenticates a confidential (web) app; "" for a public
-	// client.
+	// ClientSecret authenticates the app (a confidential, web client) when
+	// it redeems codes and refresh tokens. Required.
 	ClientSecret string
 	// HTTPClient sends the token requests (nil: system roots plus the
 	// profile's CA file).
@@ -76,13 +76,17 @@ type SignInConfig struct {
 }
 
 // NewSignIn prepares the sign-in of profile p. EINVALID for a profile
-// without tenant or client id, a missing redirect URI or Save.
+// without tenant or client id, a missing redirect URI, client secret or
+// Save.
 func NewSignIn(p *sam.Profile, cfg SignInConfig) (*SignIn, error) {
 	if cfg.Save == nil {
 		return nil, sam.Errorf(sam.EINVALID, "a sign-in needs somewhere to store its refresh token")
 	}
 	if cfg.RedirectURI == "" {
 		return nil, sam.Errorf(sam.EINVALID, "the redirect URI of the sign-in is missing")
+	}
+	if cfg.ClientSecret == "" {
+		return nil, sam.Errorf(sam.EINVALID, "profile %s has no client secret: the sign-in redeems its codes as the app (a confidential client); set one with 'seatwise profile edit %s --client-secret-file FILE'", p.Name, p.Name)
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {

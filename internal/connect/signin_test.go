@@ -2,6 +2,7 @@ package connect_test
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -273,5 +274,73 @@ func TestDelegatedSignInRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDelegatedSignInExpires: a refresh token unused for longer than Entra
+// keeps it (90 days on the tenant clock) puts the profile in needs_reauth
+// with a clear message; the data stays.
+func TestDelegatedSignInExpires(t *testing.T) {
+	d := newDelegatedSetup(t)
+	b := &connecttest.Browser{HTTP: d.srv.Client(), Login: d.user}
+	if err, _, _ := d.signIn(t, b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := d.st.Subscriptions(context.Background(), store.SubscriptionFilter{ProfileID: d.p.ID})
+	d.ten.Advance(91 * 24 * time.Hour)
+	_, err := d.sync(t)
+	if !sam.IsCode(err, sam.EUNAUTHORIZED) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("sync with an expired sign-in: %v", err)
+	}
+	p, _ := d.st.Profile(context.Background(), d.p.ID)
+	if p.State != sam.ProfileNeedsReauth || !strings.Contains(p.StateMessage, "sign in again with 'seatwise profile connect contoso'") || !strings.Contains(p.StateMessage, "data is kept") {
+		t.Errorf("state %s: %s", p.State, p.StateMessage)
+	}
+	after, _ := d.st.Subscriptions(context.Background(), store.SubscriptionFilter{ProfileID: d.p.ID})
+	if len(before) == 0 || len(after) != len(before) {
+		t.Errorf("%d subscriptions before, %d after the failed sync", len(before), len(after))
+	}
+}
+
+// TestSignInSovereignCloud: the authority, the Graph scopes and the
+// environment scopes all come from the profile's URLs.
+func TestSignInSovereignCloud(t *testing.T) {
+	p := &sam.Profile{Name: "gov", TenantID: "11111111-2222-3333-4444-555555555555", ClientID: "aaaaaaaa-2222-3333-4444-555555555555",
+		LoginURL: "https://login.microsoftonline.us", GraphURL: "https://graph.microsoft.us/v1.0",
+		Environments: []sam.Environment{{URL: "https://contoso.crm9.dynamics.com"}, {URL: "https://contoso-eu.crm4.dynamics.com"}}}
+	if _, err := connect.NewSignIn(p, connect.SignInConfig{RedirectURI: "http://127.0.0.1:9/callback", HTTPClient: http.DefaultClient,
+		Save: func(context.Context, string) error { return nil }}); !sam.IsCode(err, sam.EINVALID) || !strings.Contains(err.Error(), "no client secret") {
+		t.Errorf("sign-in without client secret: %v", err)
+	}
+	s, err := connect.NewSignIn(p, connect.SignInConfig{RedirectURI: "http://127.0.0.1:9/callback", HTTPClient: http.DefaultClient, ClientSecret: "x",
+		Save: func(context.Context, string) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, _ := url.Parse(u)
+	q := pu.Query()
+	if pu.Host != "login.microsoftonline.us" || pu.Path != "/"+p.TenantID+"/oauth2/v2.0/authorize" {
+		t.Errorf("authorize URL %s", u)
+	}
+	for _, want := range []string{"offline_access", "https://graph.microsoft.us/User.Read.All", "https://graph.microsoft.us/Organization.Read.All"} {
+		if !strings.Contains(q.Get("scope"), want) {
+			t.Errorf("scope %q lacks %s", q.Get("scope"), want)
+		}
+	}
+	if strings.Contains(u, "graph.microsoft.com") || strings.Contains(u, "microsoftonline.com") || q.Get("state") == "" || q.Get("code_challenge") == "" {
+		t.Errorf("authorize URL %s", u)
+	}
+	if s.Steps() != 3 || !strings.Contains(s.Describe(), "Microsoft Graph") {
+		t.Errorf("%d steps, %s", s.Steps(), s.Describe())
+	}
+	if got := connect.GraphScope(p); got != "https://graph.microsoft.us/.default" {
+		t.Errorf("GraphScope = %s", got)
 	}
 }
