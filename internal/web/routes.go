@@ -91,6 +91,7 @@ func (s *Server) routeTable() []*Route {
 	routes = append(routes, s.apiRoutes()...)
 	routes = append(routes, s.jobRoutes()...)
 	routes = append(routes, s.reconRoutes()...)
+	routes = append(routes, s.validateRoutes()...)
 	routes = append(routes, s.uiRoutes()...)
 	return routes
 }

@@ -233,6 +233,8 @@ var wantRules = map[string]string{
 	"GET /subscriptions":                       "admin or sam_integrator or sam_manager or viewer",
 	"GET /runs":                                "admin or sam_integrator or sam_manager or viewer",
 	"POST /profiles/{name}/run":                "admin or sam_integrator",
+	"POST /api/v1/profiles/{name}/validate":    "admin or sam_integrator",
+	"POST /profiles/{name}/validate":           "admin or sam_integrator",
 	"GET /static/{file}":                       "public",
 }
 
