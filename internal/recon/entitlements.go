@@ -120,7 +120,7 @@ func (e *ImportError) Error() string {
 	return fmt.Sprintf("import refused, nothing written: %d bad rows (%s)", len(e.Rows), strings.Join(parts, "; "))
 }
 
-// Code makes an ImportError classify as EINVALID.
+// Unwrap makes an ImportError classify as EINVALID (sam.ErrorCode).
 func (e *ImportError) Unwrap() error {
 	return sam.Errorf(sam.EINVALID, "%d bad rows", len(e.Rows))
 }
