@@ -275,7 +275,7 @@ type Renewal struct {
 	Entitlement   *sam.Entitlement `json:"entitlement"`
 	PartNumber    string           `json:"part_number"`
 	DaysLeft      int              `json:"days_left"`
-	Window        int              `json:"window"`         // 30, 60, 90 or 120: the first window the end falls in
+	Window        int              `json:"window"`         // 30, 60, 90 or 120: the first window the end falls in; 0 beyond 120 days
 	OwnedAfter    int64            `json:"owned_after"`    // rights of the model's other entitlements still active after the end
 	ProjectedUsed int64            `json:"projected_used"` // rights used expected at the end, at current growth
 	RenewQuantity int64            `json:"renew_quantity"` // what to renew
