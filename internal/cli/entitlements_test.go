@@ -290,11 +290,50 @@ func TestReconcileSimulatedTenant(t *testing.T) {
 		t.Errorf("%d removals, want %d (disabled users with Dynamics 365 licences)", removed, len(leavers))
 	}
 
-	// A second reconciliation gives a trend of two snapshots.
-	e.ok("", "reconcile", "--as-of", now.AddDate(0, 0, 1).UTC().Format(time.DateOnly))
+	// Three users lose the short model in the tenant; a day later the next
+	// sync and reconciliation see three rights fewer used, and the trend
+	// has both snapshots.
+	removedUsers := 0
+	for _, u := range truth.Users {
+		for _, s := range u.Subscriptions {
+			if s.SKUID == shortSKU && s.AssignedByGroup == "" && removedUsers < 3 {
+				if _, err := ten.AssignLicense(u.UserID, nil, []string{shortSKU}); err != nil {
+					t.Fatal(err)
+				}
+				removedUsers++
+			}
+		}
+	}
+	if removedUsers != 3 {
+		t.Fatalf("only %d direct holders of %s", removedUsers, shortSKU)
+	}
+	ten.Advance(24 * time.Hour)
+	next := ten.Now()
+	e.ok("", "sync", "--profile", "sim", "--now", next.Format(time.RFC3339Nano))
+	rec = nil
+	if err := json.Unmarshal([]byte(e.ok("", "reconcile", "--as-of", next.UTC().Format(time.DateOnly), "-o", "json")), &rec); err != nil {
+		t.Fatal(err)
+	}
+	used[shortSKU] -= 3
+	for _, r := range rec {
+		if r.SKUID == shortSKU {
+			check("reconcile after removals", r.SKUID, r.Owned, r.Used, r.Available, r.Shortfall, r.Status)
+		}
+	}
 	trend := e.ok("", "report", "trend", "--model", shortSKU, "-o", "csv", "--days", "100000")
-	if strings.Count(trend, ",snapshot") != 2 {
+	if strings.Count(trend, ",snapshot") != 2 || !strings.Contains(trend, fmt.Sprintf(",0,%d,snapshot", used[shortSKU])) ||
+		!strings.Contains(trend, fmt.Sprintf(",0,%d,snapshot", used[shortSKU]+3)) {
 		t.Errorf("trend:\n%s", trend)
+	}
+	// Use shrinks: the forecast says rights do not run out... but none are
+	// owned, so they already have.
+	expl = e.ok("", "report", "position", "--as-of", next.UTC().Format(time.DateOnly), "--explain", shortSKU, "-o", "json")
+	var ex []ExplainedPosition
+	if err := json.Unmarshal([]byte(expl), &ex); err != nil || len(ex) != 1 {
+		t.Fatalf("explain json (%v):\n%s", err, expl)
+	}
+	if ex[0].Forecast.Points < 2 || ex[0].Position.Used != used[shortSKU] || !strings.Contains(ex[0].Forecast.Explanation, "already ran out") {
+		t.Errorf("explained position %+v", ex[0])
 	}
 }
 
