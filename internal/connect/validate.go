@@ -29,6 +29,7 @@ const (
 // Check names, stable for scripts reading --output json.
 const (
 	CheckSignIn           = "sign-in"
+	CheckCertificate      = "certificate-expiry"
 	CheckGraphConsent     = "graph-consent"
 	CheckGraphLicences    = "graph-licences"
 	CheckGraphUsers       = "graph-users"
@@ -163,6 +164,17 @@ func (v *validator) graph(ctx context.Context) bool {
 		return false
 	}
 	v.rep.add(Result{Check: CheckSignIn, Status: Pass, Message: fmt.Sprintf("Microsoft Entra issued a Graph token to %s in tenant %s", v.who(), v.p.TenantID)})
+	if a, ok := v.cred.(*AppOnly); ok && a.cert != nil {
+		// Certificates expire on the wall clock, whatever the analysis clock.
+		left := time.Until(a.cert.NotAfter())
+		exp := a.cert.NotAfter().UTC().Format("2006-01-02")
+		if left < 30*24*time.Hour {
+			v.rep.add(Result{Check: CheckCertificate, Status: Warn, Message: fmt.Sprintf("the certificate (thumbprint %s) expires on %s", a.cert.Thumbprint(), exp),
+				Remedy: "create a new certificate, upload its public part under Microsoft Entra admin center > App registrations > " + v.p.ClientID + " > Certificates & secrets, then: seatwise profile certificate " + v.p.Name + " --certificate-file FILE"})
+		} else {
+			v.rep.add(Result{Check: CheckCertificate, Status: Pass, Message: fmt.Sprintf("the certificate (thumbprint %s) is valid until %s", a.cert.Thumbprint(), exp)})
+		}
+	}
 
 	perms, claimed := tokenPermissions(tok.AccessToken, v.cred.Delegated())
 	portal := fmt.Sprintf("Microsoft Entra admin center > App registrations > %s > API permissions", v.p.ClientID)
