@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +72,36 @@ func TestEntitlementsAndPosition(t *testing.T) {
 	}
 	if r := b.do(nil, "DELETE", fmt.Sprintf("/api/v1/entitlements/%d", res.Created[0].ID), nil, mgr); r.status != 404 {
 		t.Errorf("delete again: %d", r.status)
+	}
+}
+
+func TestEntitlementsAndPositionPages(t *testing.T) {
+	b := setup(t)
+	seed(t, b.st, "contoso", 10)
+	c := b.client()
+	csrf := b.login(c, "u-sam_manager", password)
+	html := map[string]string{"Accept": "text/html"}
+	start := time.Now().UTC().AddDate(0, -1, 0).Format("2006-01-02")
+	end := time.Now().UTC().AddDate(1, 0, 0).Format("2006-01-02")
+	rows := "profile,sku,quantity,unit_cost,currency,term_start,term_end,commitment\n" +
+		fmt.Sprintf("contoso,1e1a282c-9c54-43a2-9310-98ef728faace,12,9500,USD,%s,%s,annual\n", start, end)
+	r := b.do(c, "POST", "/entitlements/import", url.Values{"csrf": {csrf}, "csv": {"profile,sku\nnope,x\n"}}, html)
+	if r.status != 400 || !strings.Contains(string(r.body), "the header lacks column") {
+		t.Errorf("bad import page: %d %s", r.status, r.body)
+	}
+	r = b.do(c, "POST", "/entitlements/import", url.Values{"csrf": {csrf}, "csv": {rows}}, html)
+	if r.status != 200 || !strings.Contains(string(r.body), "1 entitlement imported") {
+		t.Fatalf("import page: %d %.400s", r.status, r.body)
+	}
+	r = b.do(c, "GET", "/position?profile=contoso", nil, html)
+	for _, want := range []string{"DYN365_ENTERPRISE_SALES", "compliant", "How each figure was obtained"} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("position page lacks %q", want)
+		}
+	}
+	v := b.client()
+	b.login(v, "u-viewer", password)
+	if r := b.do(v, "GET", "/entitlements", nil, html); r.status != 200 || strings.Contains(string(r.body), "Import entitlements") {
+		t.Errorf("viewer entitlements page: %d", r.status)
 	}
 }

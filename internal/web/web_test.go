@@ -235,6 +235,9 @@ var wantRules = map[string]string{
 	"POST /profiles/{name}/run":                "admin or sam_integrator",
 	"POST /api/v1/profiles/{name}/validate":    "admin or sam_integrator",
 	"POST /profiles/{name}/validate":           "admin or sam_integrator",
+	"GET /position":                            "admin or sam_integrator or sam_manager or viewer",
+	"GET /entitlements":                        "admin or sam_integrator or sam_manager or viewer",
+	"POST /entitlements/import":                "admin or sam_manager",
 	"GET /static/{file}":                       "public",
 }
 
