@@ -47,26 +47,7 @@ func TestBrowserFirstSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shots, err := os.MkdirTemp("", "seatwise-screenshots-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots kept in %s", shots)
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1366, 900),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(t.Context(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
-
+	ctx, shots := newBrowser(t, exe)
 	must := func(step string, err error) {
 		t.Helper()
 		if err != nil {
@@ -156,4 +137,29 @@ func TestBrowserFirstSignIn(t *testing.T) {
 			t.Errorf("screenshot %s: %v", n, err)
 		}
 	}
+}
+
+// newBrowser starts a headless Chromium for the test and returns its
+// context and the directory its screenshots are kept in (logged).
+func newBrowser(t *testing.T, exe string) (context.Context, string) {
+	t.Helper()
+	shots, err := os.MkdirTemp("", "seatwise-screenshots-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots kept in %s", shots)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1366, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
+	t.Cleanup(cancelT)
+	return ctx, shots
 }

@@ -43,6 +43,13 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	},
 	"classLabel": classLabel,
 	"add":        func(a, b int) int { return a + b },
+	"money": func(minor int64) string {
+		sign := ""
+		if minor < 0 {
+			sign, minor = "-", -minor
+		}
+		return fmt.Sprintf("%s%d.%02d", sign, minor/100, minor%100)
+	},
 }).ParseFS(templateFS, "templates/*.html"))
 
 // classLabel is the human name of a usage class.
