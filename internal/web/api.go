@@ -1168,7 +1168,7 @@ type UsageRow struct {
 
 // usageReport builds the usage rows of one profile (0: all).
 func (s *Server) usageReport(r *http.Request, profileID int64) ([]UsageRow, error) {
-	counts, err := s.cfg.Store.UsageCounts(r.Context(), profileID, true)
+	counts, err := s.usageCounts(r.Context(), profileID)
 	if err != nil {
 		return nil, err
 	}

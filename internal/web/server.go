@@ -68,6 +68,7 @@ type Server struct {
 	handler http.Handler
 	metrics *Metrics
 
+	counts   countsCache
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
 	reqSeq   atomic.Int64
@@ -100,7 +101,7 @@ func New(cfg Config) (*Server, error) {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, true, sam.Errorf(sam.ENOTFOUND, "no such page: %s %s", r.Method, r.URL.Path))
+		s.fail(w, r, strings.HasPrefix(r.URL.Path, "/api/"), sam.Errorf(sam.ENOTFOUND, "no such page: %s %s", r.Method, r.URL.Path))
 	})
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -741,6 +741,20 @@ func TestSubscriptionsAPI(t *testing.T) {
 	if total != 38 || len(rows) != 2 {
 		t.Errorf("usage report %+v", rows)
 	}
+	// The counts behind the report are cached until a run commits or a
+	// profile goes.
+	other := seed(t, b.st, "fabrikam", 3)
+	b.do(nil, "GET", "/api/v1/reports/usage", nil, hdr).json(t, &rows)
+	if len(rows) != 4 {
+		t.Errorf("usage report after another sync: %+v", rows)
+	}
+	if err := b.st.DeleteProfile(t.Context(), other.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.do(nil, "GET", "/api/v1/reports/usage", nil, hdr).json(t, &rows)
+	if len(rows) != 2 {
+		t.Errorf("usage report after a profile was deleted: %+v", rows)
+	}
 	var one web.SubscriptionJSON
 	r = b.do(nil, "GET", "/api/v1/subscriptions/1", nil, hdr)
 	r.json(t, &one)

@@ -1,0 +1,125 @@
+package web_test
+
+import (
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/auth"
+	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
+	"github.com/seatwise/seatwise/internal/store/sqlite"
+	"github.com/seatwise/seatwise/internal/web"
+)
+
+var benchSKUs = []string{
+	"1e1a282c-9c54-43a2-9310-98ef728faace", // DYN365_ENTERPRISE_SALES
+	"b30411f5-fea1-4a59-9ad9-3db7c7ead579", // POWERAPPS_PER_USER
+}
+
+// seedMany inserts n open subscriptions of one profile in one SQL statement
+// (SQLite), with 50 departments and every usage class.
+func seedMany(b *testing.B, st store.Store, n int) {
+	b.Helper()
+	ctx := b.Context()
+	p := &sam.Profile{Name: "big", DisplayName: "big", TenantID: tenant, ClientID: client, AuthMode: sam.AuthClientSecret,
+		LoginURL: sam.DefaultLoginURL, GraphURL: sam.DefaultGraphURL, State: sam.ProfileDraft}
+	if err := st.CreateProfile(ctx, p); err != nil {
+		b.Fatal(err)
+	}
+	var models []sam.SoftwareModel
+	for _, s := range benchSKUs {
+		m, _ := catalog.Default().Model(s)
+		models = append(models, m)
+	}
+	if err := st.UpsertSoftwareModels(ctx, models); err != nil {
+		b.Fatal(err)
+	}
+	classes := "CASE s.n % 8"
+	for i, c := range sam.UsageClasses {
+		classes += fmt.Sprintf(" WHEN %d THEN '%s'", i, c)
+	}
+	classes += " END"
+	ts := "'2026-06-01T00:00:00.000000Z'"
+	q := `WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < ` + strconv.Itoa(n) + `)
+		INSERT INTO subscriptions (profile_id, user_id, sku_id, upn, display_name, department, country, first_seen, last_seen, usage_class)
+		SELECT ` + strconv.FormatInt(p.ID, 10) + `, printf('00000000-0000-4000-8000-%012x', s.n),
+			CASE s.n % 2 WHEN 0 THEN '` + benchSKUs[0] + `' ELSE '` + benchSKUs[1] + `' END,
+			printf('u%07d@contoso.com', s.n), 'User ' || s.n, 'Dept ' || (s.n % 50), 'C' || (s.n % 20), ` + ts + `, ` + ts + `, ` + classes + ` FROM s`
+	start := time.Now()
+	if _, err := st.(interface{ DB() *sql.DB }).DB().ExecContext(ctx, q); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d subscriptions in %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+// BenchmarkAPI measures the listing, search, report and dashboard answers
+// over SEATWISE_BENCH_SUBSCRIPTIONS subscriptions (default 100,000) on
+// SQLite, through the whole handler chain (authentication, access check,
+// JSON or HTML) over loopback HTTP.
+func BenchmarkAPI(b *testing.B) {
+	n := 100_000
+	if s := os.Getenv("SEATWISE_BENCH_SUBSCRIPTIONS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v <= 0 {
+			b.Fatalf("SEATWISE_BENCH_SUBSCRIPTIONS=%q: want a positive number", s)
+		}
+		n = v
+	}
+	st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	seedMany(b, st, n)
+	svc := auth.NewService(st)
+	srv, err := web.New(web.Config{Store: st, Auth: svc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := svc.CreateToken(b.Context(), "bench", auth.RoleViewer, time.Hour, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptestServer(b, srv)
+	paths := []string{
+		"/api/v1/subscriptions?limit=100",
+		"/api/v1/subscriptions?profile=big&sort=upn&order=desc&limit=100",
+		"/api/v1/subscriptions?profile=big&class=inactive_90&limit=100",
+		"/api/v1/subscriptions?q=u00123&limit=100",
+		"/api/v1/reports/usage",
+		"/",
+	}
+	for _, path := range paths {
+		b.Run(path, func(b *testing.B) {
+			req, _ := http.NewRequest("GET", ts+path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			for b.Loop() {
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					b.Fatalf("%s: %d", path, res.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+func httptestServer(b *testing.B, h http.Handler) string {
+	b.Helper()
+	ts := httptest.NewServer(h)
+	b.Cleanup(ts.Close)
+	return ts.URL
+}
