@@ -92,6 +92,7 @@ func (s *Server) routeTable() []*Route {
 	routes = append(routes, s.jobRoutes()...)
 	routes = append(routes, s.reconRoutes()...)
 	routes = append(routes, s.validateRoutes()...)
+	routes = append(routes, s.connectRoutes()...)
 	routes = append(routes, s.reconUIRoutes()...)
 	routes = append(routes, s.uiRoutes()...)
 	return routes

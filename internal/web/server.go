@@ -31,6 +31,7 @@ import (
 
 	"github.com/seatwise/seatwise/internal/auth"
 	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/connect"
 	"github.com/seatwise/seatwise/internal/job"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
@@ -69,6 +70,7 @@ type Server struct {
 	metrics *Metrics
 
 	counts   countsCache
+	pending  *connect.Pending // delegated sign-ins started here, until their callback
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
 	reqSeq   atomic.Int64
@@ -95,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.LoginBurst = 10
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limiters: map[string]*rate.Limiter{}}
+	s.pending = connect.NewPending(connect.DefaultPendingTTL, s.now)
 	s.metrics = newMetrics(s)
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
