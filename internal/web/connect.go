@@ -109,7 +109,7 @@ func (s *Server) connectRoutes() []*Route {
 	return []*Route{
 		{Method: "POST", Path: "/api/v1/profiles/{name}/connect", Access: integrators, API: true, Tag: "profiles",
 			Summary: "Start an administrator's delegated sign-in; open sign_in_url in the browser that is signed in to Seatwise",
-			Resp: ConnectStarted{}, Handler: apiProfileConnect},
+			Resp:    ConnectStarted{}, Handler: apiProfileConnect},
 		{Method: "POST", Path: "/profiles/{name}/connect", Access: integrators, Summary: "Connect a profile (form)", Tag: "ui", Handler: uiProfileConnect},
 		{Method: "GET", Path: connect.CallbackPath, Access: integrators, Summary: "Sign-in redirect of a profile connection", Tag: "ui", Handler: uiConnectCallback},
 	}
