@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,6 +100,7 @@ func BenchmarkAPI(b *testing.B) {
 		"/api/v1/reports/usage",
 		"/",
 	}
+	b.Run("concurrent-200", func(b *testing.B) { benchConcurrent(b, ts, tok, paths[:3], 200) })
 	for _, path := range paths {
 		b.Run(path, func(b *testing.B) {
 			req, _ := http.NewRequest("GET", ts+path, nil)
@@ -122,4 +125,54 @@ func httptestServer(b *testing.B, h http.Handler) string {
 	ts := httptest.NewServer(h)
 	b.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// benchConcurrent sends b.N requests per client from clients concurrent
+// clients, cycling through paths, and reports the latency percentiles.
+func benchConcurrent(b *testing.B, base, tok string, paths []string, clients int) {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	lat := make([][]time.Duration, clients)
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	b.ResetTimer()
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range b.N {
+				req, _ := http.NewRequest("GET", base+paths[(c+i)%len(paths)], nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				start := time.Now()
+				res, err := hc.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					errs <- fmt.Errorf("status %d", res.StatusCode)
+					return
+				}
+				lat[c] = append(lat[c], time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 { return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "req/s")
 }
