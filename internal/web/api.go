@@ -1002,16 +1002,28 @@ func sortValue(x *sam.Subscription, key string) string {
 }
 
 // subscriptionJSONs converts a page, naming profiles and part numbers.
-func (s *Server) subscriptionJSONs(r *http.Request, subs []*sam.Subscription, names map[int64]string, parts map[string]string) ([]SubscriptionJSON, error) {
+func (s *Server) subscriptionJSONs(r *http.Request, subs []*sam.Subscription) ([]SubscriptionJSON, error) {
+	var ids []int64
+	var skus []string
+	for _, x := range subs {
+		if !slices.Contains(ids, x.ProfileID) {
+			ids = append(ids, x.ProfileID)
+		}
+		if !slices.Contains(skus, x.SKUID) {
+			skus = append(skus, x.SKUID)
+		}
+	}
+	names, err := s.profileNamesOf(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := s.partNumbersOf(r.Context(), skus)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]SubscriptionJSON, 0, len(subs))
 	for _, x := range subs {
-		pn, ok := parts[x.SKUID]
-		if !ok {
-			if m, err := s.cfg.Store.SoftwareModel(r.Context(), x.SKUID); err == nil {
-				pn = m.PartNumber
-			}
-			parts[x.SKUID] = pn
-		}
+		pn := parts[x.SKUID]
 		j := SubscriptionJSON{ID: x.ID, Profile: names[x.ProfileID], UserID: x.UserID, UPN: x.UPN, DisplayName: x.DisplayName,
 			Department: x.Department, Country: x.Country, AccountEnabled: x.AccountEnabled, SKUID: x.SKUID, PartNumber: pn,
 			AssignedByGroup: x.AssignedByGroup, AssignedAt: timePtr(x.AssignedAt), LastActivitySource: x.LastActivitySource,
@@ -1037,11 +1049,7 @@ func (s *Server) searchSubscriptions(r *http.Request) (SubscriptionPage, error) 
 	if err != nil {
 		return SubscriptionPage{}, err
 	}
-	names, err := s.profileNames(r)
-	if err != nil {
-		return SubscriptionPage{}, err
-	}
-	items, err := s.subscriptionJSONs(r, subs, names, map[string]string{})
+	items, err := s.subscriptionJSONs(r, subs)
 	if err != nil {
 		return SubscriptionPage{}, err
 	}
@@ -1072,11 +1080,7 @@ func apiSubscription(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	names, err := s.profileNames(r)
-	if err != nil {
-		return err
-	}
-	items, err := s.subscriptionJSONs(r, []*sam.Subscription{x}, names, map[string]string{})
+	items, err := s.subscriptionJSONs(r, []*sam.Subscription{x})
 	if err != nil {
 		return err
 	}
@@ -1113,11 +1117,6 @@ func apiSubscriptionsCSV(s *Server, w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	sq.Limit, sq.AfterID, sq.AfterValue = 1000, 0, ""
-	names, err := s.profileNames(r)
-	if err != nil {
-		return err
-	}
-	parts := map[string]string{}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="subscriptions.csv"`)
 	cw := csv.NewWriter(w)
@@ -1129,7 +1128,7 @@ func apiSubscriptionsCSV(s *Server, w http.ResponseWriter, r *http.Request) erro
 		if err != nil {
 			return err
 		}
-		items, err := s.subscriptionJSONs(r, subs, names, parts)
+		items, err := s.subscriptionJSONs(r, subs)
 		if err != nil {
 			return err
 		}

@@ -70,6 +70,7 @@ type Server struct {
 	metrics *Metrics
 
 	counts   countsCache
+	lookups  lookupCache
 	pending  *connect.Pending // delegated sign-ins started here, until their callback
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
