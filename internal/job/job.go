@@ -171,9 +171,12 @@ type Config struct {
 	// jobs when idle (default 2s).
 	PollInterval time.Duration
 	// Lease is how long a claimed job stays leased without renewal (default
-	// 2m); the runner renews it every Lease/4. A dead runner's job is
+	// 2m); the runner renews it every Heartbeat. A dead runner's job is
 	// picked up by another once its lease has expired.
 	Lease time.Duration
+	// Heartbeat is how often a running job's lease is renewed (default
+	// Lease/4).
+	Heartbeat time.Duration
 	// Timeout bounds one attempt (default 4h); an attempt that runs longer
 	// is cancelled and retried.
 	Timeout time.Duration

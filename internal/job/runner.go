@@ -86,6 +86,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2 * time.Minute
 	}
+	if cfg.Heartbeat <= 0 || cfg.Heartbeat >= cfg.Lease {
+		cfg.Heartbeat = cfg.Lease / 4
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 4 * time.Hour
 	}
@@ -401,7 +404,7 @@ func (r *Runner) work(ctx context.Context, a *active, j *Job) {
 	hbStop := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		t := time.NewTicker(r.cfg.Lease / 4)
+		t := time.NewTicker(r.cfg.Heartbeat)
 		defer t.Stop()
 		for {
 			select {

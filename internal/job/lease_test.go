@@ -1,0 +1,137 @@
+package job_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/job"
+)
+
+// TestLeaseRenewed: a job that runs several lease periods long keeps its
+// lease through heartbeats; another instance does not take it over.
+func TestLeaseRenewed(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		st := openStore(t, url)
+		ps := addProfiles(t, st, 1)
+		ctx := context.Background()
+		long := func(ctx context.Context, j *job.Job) (job.Outcome, error) {
+			select {
+			case <-time.After(800 * time.Millisecond):
+				return job.Outcome{}, nil
+			case <-ctx.Done():
+				return job.Outcome{}, ctx.Err()
+			}
+		}
+		a := newRunner(t, job.Config{Store: st, Instance: "a", Lease: 200 * time.Millisecond, Heartbeat: 20 * time.Millisecond,
+			Handlers: map[job.Kind]job.Handler{"long": long}})
+		id, err := a.Trigger(ctx, ps[0].ID, "long")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, a, id, job.StateRunning)
+		b := newRunner(t, job.Config{Store: st, Instance: "b", Lease: 200 * time.Millisecond,
+			Handlers: map[job.Kind]job.Handler{"long": long}})
+		j := waitState(t, b, id, job.StateSucceeded)
+		if as := attempts(t, b, id); len(as) != 1 || as[0].Owner != "a" || j.Attempt != 1 {
+			t.Errorf("attempts = %+v", as)
+		}
+	})
+}
+
+// TestLeaseLost: an instance that stalls past its lease loses the job to
+// another; its heartbeat notices, cancels its attempt, and its end is not
+// recorded over the other instance's.
+func TestLeaseLost(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		st := openStore(t, url)
+		ps := addProfiles(t, st, 1)
+		ctx := context.Background()
+		clk := newFakeClock(t0)
+		cancelled := make(chan struct{})
+		// One worker: a, busy with its stalled attempt, cannot take the job again itself.
+		a := newRunner(t, job.Config{Store: st, Clock: clk, Instance: "a", Workers: 1, Lease: time.Minute, Heartbeat: 300 * time.Millisecond,
+			Handlers: map[job.Kind]job.Handler{"work": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
+				<-ctx.Done() // stalls until its attempt is cancelled
+				close(cancelled)
+				return job.Outcome{Result: "from a"}, nil
+			}}})
+		id, err := a.Trigger(ctx, ps[0].ID, "work")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, a, id, job.StateRunning)
+		// The clock jumps past the lease before a's first heartbeat (300ms).
+		clk.Add(2 * time.Minute)
+		b := newRunner(t, job.Config{Store: st, Clock: clk, Instance: "b", Lease: time.Minute,
+			Handlers: map[job.Kind]job.Handler{"work": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
+				select { // finishes after a has given up
+				case <-cancelled:
+					return job.Outcome{Result: "from b"}, nil
+				case <-ctx.Done():
+					return job.Outcome{}, ctx.Err()
+				}
+			}}})
+		select {
+		case <-cancelled:
+		case <-time.After(30 * time.Second):
+			t.Fatal("a's attempt was not cancelled after it lost its lease")
+		}
+		j := waitState(t, b, id, job.StateSucceeded)
+		time.Sleep(50 * time.Millisecond)
+		j, _ = b.Job(ctx, id)
+		if j.Result != "from b" || j.Attempt != 2 || j.State != job.StateSucceeded {
+			t.Errorf("job = %+v", j)
+		}
+		as := attempts(t, b, id)
+		if got := outcomes(as); !slices.Equal(got, []string{"lost", "succeeded"}) || as[0].Owner != "a" || as[1].Owner != "b" {
+			t.Errorf("attempts = %+v", as)
+		}
+		if s := a.Stats(); s.Succeeded != 0 || s.Started != 1 {
+			t.Errorf("a's stats = %+v", s)
+		}
+	})
+}
+
+// TestOneJobPerProfile: a profile's jobs run one at a time, other profiles'
+// jobs run meanwhile.
+func TestOneJobPerProfile(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		st := openStore(t, url)
+		ps := addProfiles(t, st, 2)
+		ctx := context.Background()
+		release := make(chan struct{})
+		r := newRunner(t, job.Config{Store: st, Workers: 4, Handlers: map[job.Kind]job.Handler{
+			"slow": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
+				select {
+				case <-release:
+					return job.Outcome{}, nil
+				case <-ctx.Done():
+					return job.Outcome{}, ctx.Err()
+				}
+			},
+			"fast": func(ctx context.Context, j *job.Job) (job.Outcome, error) { return job.Outcome{}, nil },
+		}})
+		slow, err := r.Trigger(ctx, ps[0].ID, "slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, r, slow, job.StateRunning)
+		same, err := r.Trigger(ctx, ps[0].ID, "fast")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := r.Trigger(ctx, ps[1].ID, "fast")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, r, other, job.StateSucceeded)
+		time.Sleep(50 * time.Millisecond)
+		if j, _ := r.Job(ctx, same); j.State != job.StateAvailable {
+			t.Errorf("second job of a busy profile is %s, want available", j.State)
+		}
+		close(release)
+		waitState(t, r, same, job.StateSucceeded)
+	})
+}
