@@ -19,10 +19,11 @@ import (
 	"time"
 
 	"github.com/seatwise/seatwise/internal/auth"
+	"github.com/seatwise/seatwise/internal/db"
+	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/seatwise/seatwise/internal/store"
-	"github.com/seatwise/seatwise/internal/store/sqlite"
 	"github.com/seatwise/seatwise/internal/web"
 )
 
@@ -46,8 +47,14 @@ const password = "fixture password 1"
 
 func setup(t *testing.T, opts ...func(*web.Config)) *bundle {
 	t.Helper()
+	return setupOn(t, "sqlite://"+filepath.Join(t.TempDir(), "web.db"), opts...)
+}
+
+// setupOn is setup on the database at dbURL (SQLite or PostgreSQL).
+func setupOn(t *testing.T, dbURL string, opts ...func(*web.Config)) *bundle {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "web.db"))
+	st, err := db.Open(t.Context(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +260,26 @@ func concrete(p string) string {
 // callers and each role, with a fresh session (and its CSRF token) per
 // request so that sign-out routes do not disturb others.
 func TestRouteRoleMatrix(t *testing.T) {
-	b := setup(t)
+	routeRoleMatrix(t, setup(t))
+}
+
+// TestPostgres runs the access, CSRF, subscription and profile tests of the
+// server on PostgreSQL.
+func TestPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	t.Run("RouteRoleMatrix", func(t *testing.T) { routeRoleMatrix(t, setupOn(t, url)) })
+	for name, fn := range map[string]func(*testing.T, maker){"CSRF": testCSRF, "SessionFixation": testSessionFixation,
+		"ProfilesAPI": testProfilesAPI, "SubscriptionsAPI": testSubscriptionsAPI, "APITokens": testAPITokensWorkAndExpire, "UsersAPI": testUsersAPI} {
+		t.Run(name, func(t *testing.T) {
+			fn(t, func(t *testing.T, opts ...func(*web.Config)) *bundle { return setupOn(t, pgtest.URL(t), opts...) })
+		})
+	}
+}
+
+// maker returns a fresh server under test.
+type maker func(t *testing.T, opts ...func(*web.Config)) *bundle
+
+func routeRoleMatrix(t *testing.T, b *bundle) {
 	seen := map[string]bool{}
 	for _, rt := range b.srv.Routes() {
 		key := rt.Method + " " + rt.Path
@@ -319,8 +345,10 @@ func TestRouteRoleMatrix(t *testing.T) {
 	}
 }
 
-func TestCSRF(t *testing.T) {
-	b := setup(t)
+func TestCSRF(t *testing.T) { testCSRF(t, setup) }
+
+func testCSRF(t *testing.T, mk maker) {
+	b := mk(t)
 	c := b.client()
 	tok := b.login(c, "u-admin", password)
 	body := web.TokenCreate{Name: "x", Role: "viewer", ExpiresInDays: 1}
@@ -357,8 +385,10 @@ func TestCSRF(t *testing.T) {
 	}
 }
 
-func TestSessionFixation(t *testing.T) {
-	b := setup(t)
+func TestSessionFixation(t *testing.T) { testSessionFixation(t, setup) }
+
+func testSessionFixation(t *testing.T, mk maker) {
+	b := mk(t)
 	// An attacker plants a session id of their own in the victim's browser.
 	planted, _, err := b.auth.StartSession(t.Context(), b.users[auth.RoleViewer])
 	if err != nil {
@@ -464,8 +494,10 @@ func TestFirstSignInMustChangePassword(t *testing.T) {
 	}
 }
 
-func TestAPITokensWorkAndExpire(t *testing.T) {
-	b := setup(t)
+func TestAPITokensWorkAndExpire(t *testing.T) { testAPITokensWorkAndExpire(t, setup) }
+
+func testAPITokensWorkAndExpire(t *testing.T, mk maker) {
+	b := mk(t)
 	admin := bearer(b.token(auth.RoleAdmin))
 	var created web.TokenCreated
 	r := b.do(nil, "POST", "/api/v1/tokens", web.TokenCreate{Name: "ci", Role: "viewer", ExpiresInDays: 1}, admin)
@@ -516,8 +548,10 @@ const (
 	client = "22222222-2222-4222-8222-222222222222"
 )
 
-func TestProfilesAPI(t *testing.T) {
-	b := setup(t)
+func TestProfilesAPI(t *testing.T) { testProfilesAPI(t, setup) }
+
+func testProfilesAPI(t *testing.T, mk maker) {
+	b := mk(t)
 	hdr := bearer(b.token(auth.RoleSAMIntegrator))
 	in := map[string]any{"name": "contoso", "tenant_id": strings.ToUpper(tenant), "client_id": client,
 		"client_secret": "s3cr3t-value", "environments": []map[string]string{{"url": "https://contoso.crm.dynamics.com/"}}}
@@ -656,8 +690,10 @@ func seed(t *testing.T, st store.Store, name string, n int) *sam.Profile {
 	return p
 }
 
-func TestSubscriptionsAPI(t *testing.T) {
-	b := setup(t)
+func TestSubscriptionsAPI(t *testing.T) { testSubscriptionsAPI(t, setup) }
+
+func testSubscriptionsAPI(t *testing.T, mk maker) {
+	b := mk(t)
 	seed(t, b.st, "contoso", 25)
 	hdr := bearer(b.token(auth.RoleViewer))
 	// Page through by UPN descending, 7 at a time.
@@ -835,8 +871,10 @@ func TestOpenAPIGolden(t *testing.T) {
 	}
 }
 
-func TestUsersAPI(t *testing.T) {
-	b := setup(t)
+func TestUsersAPI(t *testing.T) { testUsersAPI(t, setup) }
+
+func testUsersAPI(t *testing.T, mk maker) {
+	b := mk(t)
 	hdr := bearer(b.token(auth.RoleAdmin))
 	var created web.UserCreated
 	r := b.do(nil, "POST", "/api/v1/users", web.UserCreate{Name: "newbie", Role: "sam_manager"}, hdr)
