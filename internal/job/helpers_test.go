@@ -25,10 +25,10 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // of a fresh database.
 var dialects = []struct {
 	name string
-	url  func(t *testing.T) string
+	url  func(t testing.TB) string
 }{
-	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "seatwise.db") }},
-	{"postgres", func(t *testing.T) string { return pgtest.URL(t) }},
+	{"sqlite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "seatwise.db") }},
+	{"postgres", func(t testing.TB) string { return pgtest.URL(t) }},
 }
 
 // eachDialect runs fn as a subtest per database.

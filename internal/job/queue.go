@@ -312,7 +312,7 @@ func (qu *queue) claim(ctx context.Context, now time.Time, owner string, lease t
 		args = append(args, string(StateRunning))
 		var id int64
 		err := tx.QueryRowContext(ctx, qu.q(`SELECT id FROM jobs j WHERE state = ? AND run_at <= ? AND kind IN (`+ph+`)
-			AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state = ? AND r.profile_id = j.profile_id AND j.profile_id <> 0)
+			AND (j.profile_id = 0 OR j.profile_id NOT IN (SELECT r.profile_id FROM jobs r WHERE r.state = ?))
 			ORDER BY run_at, id LIMIT 1`+qu.skipLocked()), args...).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
