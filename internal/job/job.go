@@ -185,6 +185,10 @@ type Config struct {
 	// Backoff is the wait before attempt n+1 after attempt n failed
 	// (default DefaultBackoff).
 	Backoff func(attempt int) time.Duration
+	// Retention is how long finished jobs (and their attempts) are kept
+	// (default 180 days); older ones are deleted about once an hour. The
+	// sam.Run records they point to are kept with the runs.
+	Retention time.Duration
 	// Handlers add kinds or replace the built-in ones.
 	Handlers map[Kind]Handler
 	// DefaultSchedules are created when missing (never overwritten, so that

@@ -551,3 +551,23 @@ func (qu *queue) counts(ctx context.Context) (map[Kind]map[State]int, error) {
 	}
 	return out, dbErr(rows.Err(), "count jobs")
 }
+
+// prune deletes the jobs that reached a final state before cutoff, with their
+// attempts.
+func (qu *queue) prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := qu.inTx(ctx, "delete old jobs", func(tx *sql.Tx) error {
+		where := `state IN (?, ?, ?) AND finished_at < ?`
+		args := []any{string(StateSucceeded), string(StateFailed), string(StateSkipped), micros(cutoff)}
+		if _, err := tx.ExecContext(ctx, qu.q(`DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM jobs WHERE `+where+`)`), args...); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, qu.q(`DELETE FROM jobs WHERE `+where), args...)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}

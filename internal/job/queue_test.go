@@ -391,3 +391,54 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRetention(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		st := openStore(t, url)
+		ps := addProfiles(t, st, 2)
+		clk := newFakeClock(t0)
+		ctx := context.Background()
+		block := make(chan struct{})
+		defer close(block)
+		r := newRunner(t, job.Config{Store: st, Clock: clk, Retention: 24 * time.Hour, Handlers: map[job.Kind]job.Handler{
+			"quick": func(ctx context.Context, j *job.Job) (job.Outcome, error) { return job.Outcome{}, nil },
+			"wait": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
+				select {
+				case <-block:
+				case <-ctx.Done():
+				}
+				return job.Outcome{}, nil
+			},
+		}})
+		old, err := r.Trigger(ctx, ps[0].ID, "quick")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, r, old, job.StateSucceeded)
+		clk.Add(20 * time.Hour)
+		recent, err := r.Trigger(ctx, ps[0].ID, "quick")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, r, recent, job.StateSucceeded)
+		running, err := r.Trigger(ctx, ps[1].ID, "wait")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, r, running, job.StateRunning)
+		clk.Add(5 * time.Hour) // old finished 25h ago, recent 5h ago
+		r.Poke()
+		waitFor(t, "the old job to be deleted", func() bool {
+			_, err := r.Job(ctx, old)
+			return sam.IsCode(err, sam.ENOTFOUND)
+		})
+		if as := attempts(t, r, old); len(as) != 0 {
+			t.Errorf("attempts of a deleted job: %+v", as)
+		}
+		for _, id := range []int64{recent, running} {
+			if _, err := r.Job(ctx, id); err != nil {
+				t.Errorf("job %d: %v", id, err)
+			}
+		}
+	})
+}

@@ -27,6 +27,8 @@ type Runner struct {
 	handlers map[Kind]Handler
 	kinds    []string
 
+	pruned time.Time // last deletion of old jobs (runner clock)
+
 	mu      sync.Mutex
 	stats   Stats
 	state   int // 0 new, 1 started, 2 stopped
@@ -88,6 +90,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	if cfg.Heartbeat <= 0 || cfg.Heartbeat >= cfg.Lease {
 		cfg.Heartbeat = cfg.Lease / 4
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 180 * 24 * time.Hour
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 4 * time.Hour
@@ -340,6 +345,16 @@ func (r *Runner) tick(ctx context.Context) {
 	} else if len(ids) > 0 {
 		r.count(func(s *Stats) { s.Rescued += len(ids) })
 		r.log.Warn("jobs of a stopped instance picked up again", "jobs", ids)
+	}
+	if now.Sub(r.pruned) >= time.Hour {
+		if n, err := r.qu.prune(ctx, now.Add(-r.cfg.Retention)); err != nil {
+			r.logErr(ctx, "delete old jobs", err)
+		} else {
+			r.pruned = now
+			if n > 0 {
+				r.log.Info("old finished jobs deleted", "jobs", n, "retention", r.cfg.Retention)
+			}
+		}
 	}
 	if n, err := r.qu.enqueueDue(ctx, now, r.cfg.MaxAttempts); err != nil {
 		r.logErr(ctx, "enqueue scheduled jobs", err)
