@@ -73,67 +73,37 @@ func (s *Store) requireEnvironment(ctx context.Context, q querier, profileID, en
 }
 
 // StageActivity adds aggregated audit evidence read by an activity run, with
-// r's progress, in one transaction: rows with the same environment, system
-// user, day and source add their events and keep the newest LastAt. EINVALID
-// for a row without system user, source or day, or whose environment
-// belongs to another profile.
+// r's progress, in one transaction. Rows with the same environment, system
+// user, day and source may be staged any number of times, in one call or
+// several: they are appended as they are, and the commit adds their events
+// and keeps the newest LastAt. EINVALID for a row without system user,
+// source or day, or whose environment belongs to another profile.
 func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.StagedActivity) error {
 	return s.inTx(ctx, fmt.Sprintf("stage activity of run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
 		}
-		// Rows with the same key are merged here first: one statement
-		// may not update a row twice.
-		type key struct {
-			env       int64
-			user, day string
-			source    string
-		}
-		envs := map[int64]bool{}
-		idx := map[key]int{}
-		type agg struct {
-			k      key
-			day    time.Time
-			events int64
-			last   time.Time
-		}
-		var merged []agg
-		for _, a := range rows {
+		var env int64
+		values := make([][]any, len(rows))
+		for i, a := range rows {
 			id := sam.NormalizeGUID(a.SystemUserID)
 			if id == "" || a.Source == "" || a.Day.IsZero() {
 				return sam.Errorf(sam.EINVALID, "staged activity needs a system user, a source and a day")
 			}
-			if !envs[a.EnvironmentID] {
+			if i == 0 || a.EnvironmentID != env {
 				if _, err := s.requireEnvironment(ctx, tx, r.ProfileID, a.EnvironmentID); err != nil {
 					return err
 				}
-				envs[a.EnvironmentID] = true
+				env = a.EnvironmentID
 			}
 			last := timestamp(a.LastAt)
 			if last.IsZero() {
 				last = sam.Day(a.Day)
 			}
-			k := key{a.EnvironmentID, id, sam.Day(a.Day).Format(time.DateOnly), string(a.Source)}
-			if i, ok := idx[k]; ok {
-				merged[i].events += a.Events
-				if last.After(merged[i].last) {
-					merged[i].last = last
-				}
-				continue
-			}
-			idx[k] = len(merged)
-			merged = append(merged, agg{k: k, day: a.Day, events: a.Events, last: last})
-		}
-		values := make([][]any, len(merged))
-		for i, m := range merged {
-			values[i] = []any{r.ID, m.k.env, m.k.user, s.day(m.day), m.k.source, m.events, s.ts(m.last)}
+			values[i] = []any{r.ID, a.EnvironmentID, id, s.day(a.Day), string(a.Source), a.Events, s.d.Time(last)}
 		}
 		if err := s.insertMany(ctx, tx, `INSERT INTO staging_activity (run_id, environment_id, system_user_id,
-			day, source, events, last_at)`,
-			`ON CONFLICT (run_id, environment_id, system_user_id, day, source) DO UPDATE SET
-				events = staging_activity.events + excluded.events,
-				last_at = CASE WHEN excluded.last_at > staging_activity.last_at THEN excluded.last_at
-					ELSE staging_activity.last_at END`, values); err != nil {
+			day, source, events, last_at)`, "", values); err != nil {
 			return fmt.Errorf("stage activity: %w", err)
 		}
 		return s.saveProgress(ctx, tx, r)
@@ -174,9 +144,11 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 			AND environment_id IN (SELECT id FROM environments WHERE profile_id = $3)`, r.ID, s.ts(now), p); err != nil {
 			return fmt.Errorf("store Dataverse users: %w", err)
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM staging_activity a
+		// Staged rows may repeat a key (see StageActivity): count keys.
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT a.environment_id, a.system_user_id,
+			a.day, a.source FROM staging_activity a
 			LEFT JOIN environment_users eu ON eu.environment_id = a.environment_id AND eu.system_user_id = a.system_user_id
-			WHERE a.run_id = $1 AND (eu.aad_object_id IS NULL OR eu.aad_object_id = '')`, r.ID).Scan(&ch.UnmappedRows); err != nil {
+			WHERE a.run_id = $1 AND (eu.aad_object_id IS NULL OR eu.aad_object_id = '')) unmapped`, r.ID).Scan(&ch.UnmappedRows); err != nil {
 			return fmt.Errorf("count unmapped activity: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO activity_days (profile_id, user_id, day, environment_id, source,
