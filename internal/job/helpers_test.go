@@ -170,10 +170,10 @@ func newRunner(t testing.TB, cfg job.Config) *job.Runner {
 	return r
 }
 
-// waitFor polls cond until it holds, failing the test after 30 seconds.
+// waitFor polls cond until it holds, failing the test after 90 seconds (a loaded machine, -race).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

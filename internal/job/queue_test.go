@@ -235,7 +235,7 @@ func TestSchedules(t *testing.T) {
 			mu.Unlock()
 			return job.Outcome{}, nil
 		}
-		cfg := job.Config{Store: st, Clock: clk, Instance: "a", Keyring: newKeyring(t),
+		cfg := job.Config{Store: st, Clock: clk, Instance: "a", Keyring: newKeyring(t), Logger: quiet,
 			Handlers:         map[job.Kind]job.Handler{job.KindSync: count},
 			DefaultSchedules: job.DefaultSchedules()}
 		r1, err := job.New(ctx, cfg)
@@ -325,7 +325,7 @@ func TestStopHandsBack(t *testing.T) {
 			<-ctx.Done()
 			return job.Outcome{RunIDs: []int64{42}}, ctx.Err()
 		}
-		r1, err := job.New(ctx, job.Config{Store: st, Clock: clk, Instance: "a", Keyring: newKeyring(t), PollInterval: 10 * time.Millisecond,
+		r1, err := job.New(ctx, job.Config{Store: st, Clock: clk, Instance: "a", Keyring: newKeyring(t), Logger: quiet, PollInterval: 10 * time.Millisecond,
 			Handlers: map[job.Kind]job.Handler{"slow": slow}, DefaultSchedules: []job.Schedule{}})
 		if err != nil {
 			t.Fatal(err)
