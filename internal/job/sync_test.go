@@ -146,3 +146,60 @@ func TestSyncJob(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncJobRetries: Graph failing with server errors beyond the client's
+// own retries fails the first attempt; the job is retried after its backoff
+// and the second attempt completes the sync.
+func TestSyncJobRetries(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		srv, err := mscloud.Start(ctx, mscloud.Config{Seed: 9, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Users: 20, HistoryDays: 5}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		info := srv.Info()
+		st := openStore(t, url)
+		kr := newKeyring(t)
+		p := &sam.Profile{Name: "sim", TenantID: info.TenantID, ClientID: info.ClientID, AuthMode: sam.AuthClientSecret,
+			LoginURL: info.LoginURL, GraphURL: info.GraphURL, CAFile: info.CAFile, State: sam.ProfileDraft}
+		for _, e := range info.Environments {
+			p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
+		}
+		if err := st.CreateProfile(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := kr.Seal([]byte(info.ClientSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutSecret(ctx, p.ID, sam.SecretClientSecret, sealed); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.SetFaults(mscloud.Faults{Graph: mscloud.FaultRates{Next: []string{"server_error", "server_error", "server_error"}}}); err != nil {
+			t.Fatal(err)
+		}
+		r := newRunner(t, job.Config{Store: st, Keyring: kr, Clock: srv.Tenant(), Backoff: func(int) time.Duration { return 0 },
+			Client: ingest.ClientOptions{HTTPClient: srv.Client(), MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}})
+		id, err := r.Trigger(ctx, p.ID, job.KindSync)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitState(t, r, id, job.StateSucceeded)
+		as := attempts(t, r, id)
+		if got := outcomes(as); len(got) != 2 || got[0] != "retry" || got[1] != "succeeded" || as[0].Error == "" {
+			t.Fatalf("attempts = %+v", as)
+		}
+		if j.Attempt != 2 || j.Error != "" || len(j.RunIDs) < 2 {
+			t.Errorf("job = %+v", j)
+		}
+		last, err := st.Run(ctx, j.RunIDs[len(j.RunIDs)-1])
+		if err != nil || last.Kind != sam.RunActivity || last.Status != sam.RunSucceeded {
+			t.Errorf("last run = %+v, %v", last, err)
+		}
+		subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ProfileID: p.ID, OpenOnly: true})
+		if err != nil || len(subs) == 0 {
+			t.Errorf("subscriptions after the retried sync: %d, %v", len(subs), err)
+		}
+	})
+}
