@@ -39,6 +39,13 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// CacheKiB is the page cache of each connection, in KiB (SQLite's default is
+// 2 MiB). An activity commit reads back hundreds of thousands of staged
+// rows and merges them into activity_days in one transaction; with the
+// default cache most page accesses become system calls. The cache is
+// bounded, so memory does not grow with the tenant.
+const CacheKiB = 16 << 10
+
 // BusyTimeout is how long a statement waits for another writer's lock.
 const BusyTimeout = 10 * time.Second
 
@@ -92,6 +99,7 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "cache_size("+strconv.Itoa(-CacheKiB)+")")
 	q.Set("_txlock", "immediate")
 	q.Set("_error_rc", "1") // no unrelated "out of memory" in open errors
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
