@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/sam"
@@ -36,9 +37,10 @@ func analysisStart(from, now time.Time) time.Time {
 }
 
 // recompute walks the profile's open subscriptions in batches of
-// recomputeBatch, one SQL query per batch computing each subscription's
-// evidence, and writes back those whose usage changed. It returns how many
-// open subscriptions it examined.
+// recomputeBatch: one query reads a batch, a second one the evidence of its
+// users (each activity day once, in one pass over the key's user prefix),
+// and Go works out each subscription's usage, writing back those whose
+// usage changed. It returns how many open subscriptions it examined.
 //
 // Evidence counts when its time (an activity day's LastAt) is at or after
 // the analysis start. Tracked models count Dataverse sources only; other
@@ -67,16 +69,10 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 	today := sam.Day(now)
 	d30, d90 := today.AddDate(0, 0, -29), today.AddDate(0, 0, -89)
 
-	evidence := `FROM activity_days a WHERE a.profile_id = s.profile_id AND a.user_id = s.user_id
-		AND a.last_at >= $2 AND (a.source <> '` + string(sam.SourceSignIn) + `' OR NOT COALESCE(m.tracked, false))`
-	q := `SELECT s.id, s.account_enabled, s.last_activity, s.last_activity_source, s.active_days_30,
-			s.active_days_90, s.usage_class,
-			(SELECT a.last_at ` + evidence + ` ORDER BY a.last_at DESC, a.source LIMIT 1),
-			(SELECT a.source ` + evidence + ` ORDER BY a.last_at DESC, a.source LIMIT 1),
-			(SELECT count(DISTINCT a.day) ` + evidence + ` AND a.day >= $3),
-			(SELECT count(DISTINCT a.day) ` + evidence + ` AND a.day >= $4)
+	q := `SELECT s.id, s.user_id, COALESCE(m.tracked, false), s.account_enabled, s.last_activity,
+			s.last_activity_source, s.active_days_30, s.active_days_90, s.usage_class
 		FROM subscriptions s LEFT JOIN software_models m ON m.sku_id = s.sku_id
-		WHERE s.profile_id = $1 AND s.closed_at IS NULL AND s.id > $5
+		WHERE s.profile_id = $1 AND s.closed_at IS NULL AND s.id > $2
 		ORDER BY s.id LIMIT ` + fmt.Sprint(recomputeBatch)
 	upd, err := tx.PrepareContext(ctx, `UPDATE subscriptions SET last_activity = $2, last_activity_source = $3,
 		active_days_30 = $4, active_days_90 = $5, usage_class = $6 WHERE id = $1`)
@@ -86,26 +82,28 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 	defer upd.Close()
 
 	type row struct {
-		id                   int64
-		enabled              bool
-		oldLast, newLast     nullTime
-		oldSource, newSource sql.NullString
-		old30, old90         int
-		new30, new90         int
-		oldClass             string
+		id        int64
+		user      string
+		tracked   bool
+		enabled   bool
+		oldLast   nullTime
+		oldSource sql.NullString
+		old30     int
+		old90     int
+		oldClass  string
 	}
 	var after int64
 	total := 0
 	for {
-		rows, err := tx.QueryContext(ctx, q, profileID, s.ts(start), s.day(d30), s.day(d90), after)
+		rows, err := tx.QueryContext(ctx, q, profileID, after)
 		if err != nil {
 			return total, fmt.Errorf("compute usage: %w", err)
 		}
 		batch := make([]row, 0, recomputeBatch)
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.id, &r.enabled, &r.oldLast, &r.oldSource, &r.old30, &r.old90, &r.oldClass,
-				&r.newLast, &r.newSource, &r.new30, &r.new90); err != nil {
+			if err := rows.Scan(&r.id, &r.user, &r.tracked, &r.enabled, &r.oldLast, &r.oldSource, &r.old30, &r.old90,
+				&r.oldClass); err != nil {
 				rows.Close()
 				return total, fmt.Errorf("compute usage: %w", err)
 			}
@@ -115,27 +113,31 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 		if err := rows.Err(); err != nil {
 			return total, fmt.Errorf("compute usage: %w", err)
 		}
+		if len(batch) == 0 {
+			return total, nil
+		}
+		ev, err := s.evidence(ctx, tx, profileID, start, d30, d90, len(batch), func(i int) string { return batch[i].user })
+		if err != nil {
+			return total, err
+		}
 		for _, r := range batch {
+			u := ev[r.user].of(r.tracked)
 			class := sam.Classify(sam.UsageFacts{
 				AccountEnabled:   r.enabled,
-				LastActivity:     r.newLast.ptr(),
-				ActiveDays30:     r.new30,
+				LastActivity:     u.lastPtr(),
+				ActiveDays30:     u.days30,
 				CoverageComplete: complete,
 				Now:              now,
 			})
-			source := ""
-			if r.newLast.Valid {
-				source = r.newSource.String
-			}
-			if r.oldLast.Valid == r.newLast.Valid && r.oldLast.Time.Equal(r.newLast.Time) &&
-				r.oldSource.String == source && r.old30 == r.new30 && r.old90 == r.new90 && r.oldClass == string(class) {
+			if r.oldLast.Valid == !u.last.IsZero() && r.oldLast.Time.Equal(u.last) &&
+				r.oldSource.String == u.source && r.old30 == u.days30 && r.old90 == u.days90 && r.oldClass == string(class) {
 				continue
 			}
 			var last any
-			if r.newLast.Valid {
-				last = s.ts(r.newLast.Time)
+			if !u.last.IsZero() {
+				last = s.ts(u.last)
 			}
-			if _, err := upd.ExecContext(ctx, r.id, last, source, r.new30, r.new90, string(class)); err != nil {
+			if _, err := upd.ExecContext(ctx, r.id, last, u.source, u.days30, u.days90, string(class)); err != nil {
 				return total, fmt.Errorf("store usage of subscription %d: %w", r.id, err)
 			}
 		}
@@ -145,4 +147,106 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 		}
 		after = batch[len(batch)-1].id
 	}
+}
+
+// usage is what the evidence of one user says, for one kind of model.
+type usage struct {
+	last           time.Time // zero: no evidence
+	source         string    // of last ("" without evidence)
+	days30, days90 int
+	days           map[string]bool
+}
+
+func (u *usage) lastPtr() *time.Time {
+	if u.last.IsZero() {
+		return nil
+	}
+	t := u.last
+	return &t
+}
+
+// add counts one activity day: its day (as read), its newest time and
+// source, and whether the day is within the last 30 and 90 days.
+func (u *usage) add(day string, last time.Time, source string, in30, in90 bool) {
+	if last.After(u.last) || (last.Equal(u.last) && source < u.source) {
+		u.last, u.source = last, source
+	}
+	if u.days == nil {
+		u.days = map[string]bool{}
+	}
+	if u.days[day] {
+		return
+	}
+	u.days[day] = true
+	if in30 {
+		u.days30++
+	}
+	if in90 {
+		u.days90++
+	}
+}
+
+// userEvidence is a user's usage for tracked models (Dataverse sources
+// only) and for other models (entra:signin too).
+type userEvidence struct{ tracked, untracked usage }
+
+func (e *userEvidence) of(tracked bool) *usage {
+	if e == nil {
+		return &usage{}
+	}
+	if tracked {
+		return &e.tracked
+	}
+	return &e.untracked
+}
+
+// evidence reads the activity days at or after start of the users of a
+// batch of subscriptions (user gives a subscription's user) and sums them
+// up by user.
+func (s *Store) evidence(ctx context.Context, tx *sql.Tx, profileID int64, start, d30, d90 time.Time, n int, user func(i int) string) (map[string]*userEvidence, error) {
+	out := map[string]*userEvidence{}
+	// Parameters in the order they appear (SQLite's are anonymous).
+	args := []any{s.day(d30), s.day(d90), profileID, s.ts(start)}
+	var in strings.Builder
+	for i := range n {
+		u := user(i)
+		if _, ok := out[u]; ok {
+			continue
+		}
+		out[u] = nil
+		if len(args) > 4 {
+			in.WriteString(", ")
+		}
+		args = append(args, u)
+		in.WriteString(s.placeholder(len(args)))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT a.user_id, a.day, a.last_at, a.source,
+			CASE WHEN a.day >= `+s.placeholder(1)+` THEN 1 ELSE 0 END, CASE WHEN a.day >= `+s.placeholder(2)+` THEN 1 ELSE 0 END
+		FROM activity_days a WHERE a.profile_id = `+s.placeholder(3)+` AND a.last_at >= `+s.placeholder(4)+`
+		AND a.user_id IN (`+in.String()+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read evidence: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u, day, source string
+		var last nullTime
+		var in30, in90 int
+		if err := rows.Scan(&u, &day, &last, &source, &in30, &in90); err != nil {
+			return nil, fmt.Errorf("read evidence: %w", err)
+		}
+		e := out[u]
+		if e == nil {
+			e = &userEvidence{}
+			out[u] = e
+		}
+		e.untracked.add(day, last.Time, source, in30 == 1, in90 == 1)
+		if source != string(sam.SourceSignIn) {
+			e.tracked.add(day, last.Time, source, in30 == 1, in90 == 1)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read evidence: %w", err)
+	}
+	return out, nil
 }
