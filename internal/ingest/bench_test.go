@@ -95,6 +95,11 @@ func benchSync(t *testing.T, users int) {
 		rows += r.Counts["audit_rows"]
 		reqs += r.Requests
 	}
+	for _, line := range strings.Split(syncOut, "\n") {
+		if strings.HasPrefix(line, "phases: ") {
+			t.Logf("sync %s", line)
+		}
+	}
 	t.Logf("%d users: full sync %v (%d requests, %d audit rows), peak RSS %.1f MB; floor %v (%s, peak RSS %.1f MB); ratio %.2f",
 		users, syncWall.Round(time.Millisecond), reqs, rows, float64(syncRSS)/(1<<20), floorWall.Round(time.Millisecond),
 		strings.TrimSpace(floorOut), float64(floorRSS)/(1<<20), float64(syncWall)/float64(floorWall))

@@ -114,14 +114,35 @@ func childSync() error {
 			}
 		}
 	}
+	// The phases' wall times, for the benchmark's log: subscriptions,
+	// reading and staging activity, committing activity.
+	start := time.Now()
+	var commitAt time.Time
+	trace := sy.Progress
+	sy.Progress = func(pr ingest.Progress) {
+		if pr.Kind == sam.RunActivity && pr.Phase == "commit" && commitAt.IsZero() {
+			commitAt = time.Now()
+		}
+		if trace != nil {
+			trace(pr)
+		}
+	}
 	if _, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{}); err != nil {
 		return err
 	}
+	subsDone := time.Now()
 	if p, err = st.Profile(ctx, p.ID); err != nil {
 		return err
 	}
-	_, err = sy.Activity(ctx, p)
-	return err
+	if _, err = sy.Activity(ctx, p); err != nil {
+		return err
+	}
+	if !commitAt.IsZero() {
+		fmt.Printf("phases: subscriptions %v, activity read and staged %v, activity commit %v\n",
+			subsDone.Sub(start).Round(time.Millisecond), commitAt.Sub(subsDone).Round(time.Millisecond),
+			time.Since(commitAt).Round(time.Millisecond))
+	}
+	return nil
 }
 
 func openChildStore() (store.Store, error) {
