@@ -64,6 +64,26 @@ func computePositions(ctx context.Context, st store.Store, profile string, asOf 
 	return set, nil
 }
 
+// openPositions reads --as-of through asOf, opens the store and computes
+// the live position of profile (every profile when "") on that day. The
+// caller closes the store; on error nothing is left open.
+func (a *App) openPositions(ctx context.Context, asOf func() (time.Time, error), profile string) (store.Store, *positionSet, error) {
+	day, err := asOf()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := a.OpenStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := computePositions(ctx, st, profile, day)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, set, nil
+}
+
 // asOfFlag adds --as-of (default today).
 func asOfFlag(cmd *cobra.Command) func() (time.Time, error) {
 	s := cmd.Flags().String("as-of", "", "compute the position for this day (YYYY-MM-DD; default now)")
@@ -378,20 +398,12 @@ func newReportSavings(a *App) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		day, err := asOf()
-		if err != nil {
-			return err
-		}
 		ctx := cmd.Context()
-		st, err := a.OpenStore(ctx)
+		st, set, err := a.openPositions(ctx, asOf, *profile)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		set, err := computePositions(ctx, st, *profile, day)
-		if err != nil {
-			return err
-		}
 		pr := NewPrinter(a.Stdout, f, "profile", "part_number", "currency", "available", "over_licensed", "potential_savings",
 			"open_candidates", "realised_savings", "candidates_source")
 		type total struct{ over, pot, real int64 }
@@ -470,20 +482,12 @@ func newReportRenewals(a *App) *cobra.Command {
 		if *within <= 0 || *within > 3660 {
 			return sam.Errorf(sam.EINVALID, "--within %d: want 1 to 3660 days", *within)
 		}
-		day, err := asOf()
-		if err != nil {
-			return err
-		}
 		ctx := cmd.Context()
-		st, err := a.OpenStore(ctx)
+		st, set, err := a.openPositions(ctx, asOf, *profile)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		set, err := computePositions(ctx, st, *profile, day)
-		if err != nil {
-			return err
-		}
 		pr := NewPrinter(a.Stdout, f, "profile", "window_days", "days_left", "entitlement_id", "part_number", "term_end", "commitment",
 			"quantity", "owned_after", "projected_used", "renew", "action", "change", "monthly_change", "currency")
 		for _, res := range set.results {
@@ -495,7 +499,7 @@ func newReportRenewals(a *App) *cobra.Command {
 				}
 				growth[p.SKUID] = fc.GrowthPerDay
 			}
-			rens, err := recon.Renewals(ctx, st, res.Profile, res.Positions, growth, day, *within)
+			rens, err := recon.Renewals(ctx, st, res.Profile, res.Positions, growth, set.asOf, *within)
 			if err != nil {
 				return err
 			}
@@ -592,24 +596,16 @@ func newReportRecommendations(a *App) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		day, err := asOf()
-		if err != nil {
-			return err
-		}
 		ctx := cmd.Context()
-		st, err := a.OpenStore(ctx)
+		st, set, err := a.openPositions(ctx, asOf, *profile)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		set, err := computePositions(ctx, st, *profile, day)
-		if err != nil {
-			return err
-		}
 		pr := NewPrinter(a.Stdout, f, "profile", "priority", "kind", "upn", "from", "to", "monthly_saving", "currency", "reason")
 		for _, res := range set.results {
 			name := res.Profile.Name
-			err := recon.Recommend(ctx, st, catalog.Default(), res.Profile, res.Positions, day, func(r recon.Recommendation) error {
+			err := recon.Recommend(ctx, st, catalog.Default(), res.Profile, res.Positions, set.asOf, func(r recon.Recommendation) error {
 				saving := "unknown"
 				if r.SavingKnown {
 					saving = money(r.MonthlySaving)
