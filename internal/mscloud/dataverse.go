@@ -265,23 +265,15 @@ func (d *dvCall) whoAmI(_ string, caller tenant.SystemUser) {
 }
 
 func (d *dvCall) organizations(_ string, _ tenant.SystemUser) {
-	q := d.r.URL.Query()
 	env, err := d.env.env()
 	if err != nil {
 		d.error(http.StatusNotFound, "0x80040217", err.Error())
 		return
 	}
 	cols := []string{"organizationid", "name", "isauditenabled", "isuseraccessauditenabled", "auditretentionperiodv2", "useraccessauditinginterval"}
-	sel, err := dvSelect(q.Get("$select"), cols, "organization")
-	if err != nil {
-		d.error(http.StatusBadRequest, "0x0", err.Error())
+	sel, ctxURL, ok := d.selection(cols, "organization", "organizations", "")
+	if !ok {
 		return
-	}
-	ctxURL := d.apiURL + "/$metadata#organizations"
-	if len(sel) > 0 {
-		ctxURL += "(" + strings.Join(sel, ",") + ")"
-	} else {
-		sel = cols
 	}
 	a := env.Audit
 	vals := map[string]any{"organizationid": env.OrganizationID, "name": env.Name, "isauditenabled": a.AuditEnabled,
@@ -328,6 +320,35 @@ func dvSelect(v string, cols []string, entity string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// selection reads the request's $select against cols (properties of
+// entity) and returns the properties to render (cols when none is
+// selected) with the @odata.context URL of entity set (suffix "/$entity"
+// for a single entity). On an unknown property it answers 400 and returns
+// false.
+func (d *dvCall) selection(cols []string, entity, set, suffix string) ([]string, string, bool) {
+	sel, err := dvSelect(d.r.URL.Query().Get("$select"), cols, entity)
+	if err != nil {
+		d.error(http.StatusBadRequest, "0x0", err.Error())
+		return nil, "", false
+	}
+	ctxURL := selectContext(d.apiURL, set, sel, suffix)
+	if len(sel) == 0 {
+		sel = cols
+	}
+	return sel, ctxURL, true
+}
+
+// selectContext is the @odata.context URL of entity set under base with
+// the selected properties sel, e.g. base/$metadata#users(id,mail)/$entity
+// for suffix "/$entity"; no parentheses when nothing is selected.
+func selectContext(base, set string, sel []string, suffix string) string {
+	u := base + "/$metadata#" + set
+	if len(sel) > 0 {
+		u += "(" + strings.Join(sel, ",") + ")"
+	}
+	return u + suffix
 }
 
 // --- paging cookies ---
@@ -506,16 +527,9 @@ func (d *dvCall) systemUsers(_ string, _ tenant.SystemUser) {
 		return
 	}
 	q := d.r.URL.Query()
-	sel, err := dvSelect(q.Get("$select"), systemUserCols, "systemuser")
-	if err != nil {
-		d.error(http.StatusBadRequest, "0x0", err.Error())
+	sel, ctxURL, ok := d.selection(systemUserCols, "systemuser", "systemusers", "")
+	if !ok {
 		return
-	}
-	ctxURL := d.apiURL + "/$metadata#systemusers"
-	if len(sel) > 0 {
-		ctxURL += "(" + strings.Join(sel, ",") + ")"
-	} else {
-		sel = systemUserCols
 	}
 	var match func(*tenant.SystemUser) bool
 	if f := q.Get("$filter"); f != "" {
@@ -579,16 +593,9 @@ func (d *dvCall) top() (int, bool) {
 
 func (d *dvCall) systemUser(seg string, _ tenant.SystemUser) {
 	m := entityKeyRE.FindStringSubmatch(seg)
-	sel, err := dvSelect(d.r.URL.Query().Get("$select"), systemUserCols, "systemuser")
-	if err != nil {
-		d.error(http.StatusBadRequest, "0x0", err.Error())
+	sel, ctxURL, ok := d.selection(systemUserCols, "systemuser", "systemusers", "/$entity")
+	if !ok {
 		return
-	}
-	ctxURL := d.apiURL + "/$metadata#systemusers/$entity"
-	if len(sel) > 0 {
-		ctxURL = d.apiURL + "/$metadata#systemusers(" + strings.Join(sel, ",") + ")/$entity"
-	} else {
-		sel = systemUserCols
 	}
 	u, err := d.env.tenant.t.SystemUser(d.env.index, strings.ToLower(m[2]))
 	if err != nil {
@@ -884,16 +891,9 @@ func (d *dvCall) auditList(path, userID string) {
 		return
 	}
 	q := d.r.URL.Query()
-	sel, err := dvSelect(q.Get("$select"), auditCols, "audit")
-	if err != nil {
-		d.error(http.StatusBadRequest, "0x0", err.Error())
+	sel, ctxURL, ok := d.selection(auditCols, "audit", "audits", "")
+	if !ok {
 		return
-	}
-	ctxURL := d.apiURL + "/$metadata#audits"
-	if len(sel) > 0 {
-		ctxURL += "(" + strings.Join(sel, ",") + ")"
-	} else {
-		sel = auditCols
 	}
 	var fe filterExpr
 	if f := q.Get("$filter"); f != "" {

@@ -271,16 +271,9 @@ func (g *graphCall) subscribedSkus(_ []string) {
 			return
 		}
 	}
-	sel, err := parseSelect(q.Get("$select"), skuProps, "subscribedSku")
-	if err != nil {
-		g.error(http.StatusBadRequest, "Request_BadRequest", err.Error())
+	sel, ctx, ok := g.selection(q.Get("$select"), skuProps, skuProps, "subscribedSku", "subscribedSkus", "")
+	if !ok {
 		return
-	}
-	ctx := g.base + "/$metadata#subscribedSkus"
-	if len(sel) > 0 {
-		ctx += "(" + strings.Join(sel, ",") + ")"
-	} else {
-		sel = skuProps
 	}
 	var rows []obj
 	for _, k := range g.tc.t.SKUs() {
@@ -345,6 +338,24 @@ func parseSelect(v string, allowed []string, typ string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// selection checks the $select list v against allowed (properties of
+// microsoft.graph.typ) and returns the properties to render (defaults when
+// none is selected) with the @odata.context URL of entity set (suffix
+// "/$entity" for a single entity). On an unknown property it answers 400
+// and returns false.
+func (g *graphCall) selection(v string, allowed, defaults []string, typ, set, suffix string) ([]string, string, bool) {
+	sel, err := parseSelect(v, allowed, typ)
+	if err != nil {
+		g.error(http.StatusBadRequest, "Request_BadRequest", err.Error())
+		return nil, "", false
+	}
+	ctxURL := selectContext(g.base, set, sel, suffix)
+	if len(sel) == 0 {
+		sel = defaults
+	}
+	return sel, ctxURL, true
 }
 
 // --- users ---
@@ -594,16 +605,9 @@ func (g *graphCall) users(_ []string) {
 		g.error(http.StatusBadRequest, "Request_BadRequest", "$count is not currently supported without the ConsistencyLevel header set to eventual.")
 		return
 	}
-	sel, err := parseSelect(pt.Select, userProps, "user")
-	if err != nil {
-		g.error(http.StatusBadRequest, "Request_BadRequest", err.Error())
+	sel, ctxURL, ok := g.selection(pt.Select, userProps, userDefaultProps, "user", "users", "")
+	if !ok {
 		return
-	}
-	ctxURL := g.base + "/$metadata#users"
-	if len(sel) > 0 {
-		ctxURL += "(" + strings.Join(sel, ",") + ")"
-	} else {
-		sel = userDefaultProps
 	}
 	if slices.Contains(sel, "signInActivity") && !g.p.has("AuditLog.Read.All") {
 		g.error(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
@@ -701,16 +705,9 @@ func (g *graphCall) usersCount(_ []string) {
 
 func (g *graphCall) user(seg []string) {
 	id, _ := url.PathUnescape(seg[1])
-	sel, err := parseSelect(g.r.URL.Query().Get("$select"), userProps, "user")
-	if err != nil {
-		g.error(http.StatusBadRequest, "Request_BadRequest", err.Error())
+	sel, ctxURL, ok := g.selection(g.r.URL.Query().Get("$select"), userProps, userDefaultProps, "user", "users", "/$entity")
+	if !ok {
 		return
-	}
-	ctxURL := g.base + "/$metadata#users/$entity"
-	if len(sel) > 0 {
-		ctxURL = g.base + "/$metadata#users(" + strings.Join(sel, ",") + ")/$entity"
-	} else {
-		sel = userDefaultProps
 	}
 	u, err := g.tc.t.User(id)
 	if err != nil {
