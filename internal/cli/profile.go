@@ -179,6 +179,22 @@ func displayPath(p string) string {
 	return p
 }
 
+// openProfile opens the store and reads the profile called name
+// (ENOTFOUND when there is none). The caller closes the store; on error
+// nothing is left open.
+func (a *App) openProfile(ctx context.Context, name string) (store.Store, *sam.Profile, error) {
+	st, err := a.OpenStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := st.ProfileByName(ctx, name)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, p, nil
+}
+
 // storeSecret seals the client secret and stores it for the profile.
 func (a *App) storeSecret(ctx context.Context, st store.Store, profileID int64, plaintext []byte) error {
 	kr, err := a.Keyring()
@@ -353,15 +369,11 @@ func newProfileShow(a *App) *cobra.Command {
 			return err
 		}
 		ctx := cmd.Context()
-		st, err := a.OpenStore(ctx)
+		st, p, err := a.openProfile(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		p, err := st.ProfileByName(ctx, args[0])
-		if err != nil {
-			return err
-		}
 		s, err := st.SyncState(ctx, p.ID)
 		if err != nil {
 			return err
@@ -429,15 +441,11 @@ func newProfileEdit(a *App) *cobra.Command {
 				return err
 			}
 		}
-		st, err := a.OpenStore(ctx)
+		st, p, err := a.openProfile(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		p, err := st.ProfileByName(ctx, args[0])
-		if err != nil {
-			return err
-		}
 		if err := f.apply(cmd, p, false); err != nil {
 			return err
 		}
@@ -469,15 +477,11 @@ func newProfileDelete(a *App) *cobra.Command {
 	yes := cmd.Flags().Bool("yes", false, "do not ask for confirmation")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
-		st, err := a.OpenStore(ctx)
+		st, p, err := a.openProfile(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		p, err := st.ProfileByName(ctx, args[0])
-		if err != nil {
-			return err
-		}
 		if !*yes {
 			fmt.Fprintf(a.Stderr, "Delete profile %s and its subscriptions and activity? Type the profile name to confirm: ", p.Name)
 			line, _ := bufio.NewReader(a.Stdin).ReadString('\n')

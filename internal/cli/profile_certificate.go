@@ -45,15 +45,11 @@ func newProfileCertificate(a *App) *cobra.Command {
 			return sam.Errorf(sam.EINVALID, "the certificate expired on %s: create a new one", cert.NotAfter().UTC().Format("2006-01-02"))
 		}
 		ctx := cmd.Context()
-		st, err := a.OpenStore(ctx)
+		st, p, err := a.openProfile(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		p, err := st.ProfileByName(ctx, args[0])
-		if err != nil {
-			return err
-		}
 		kr, err := a.Keyring()
 		if err != nil {
 			return err

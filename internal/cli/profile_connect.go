@@ -31,15 +31,11 @@ func newProfileConnect(a *App) *cobra.Command {
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait for the sign-in to complete")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
-		st, err := a.OpenStore(ctx)
+		st, p, err := a.openProfile(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		p, err := st.ProfileByName(ctx, args[0])
-		if err != nil {
-			return err
-		}
 		kr, err := a.Keyring()
 		if err != nil {
 			return err

@@ -30,15 +30,11 @@ func newProfileValidate(a *App) *cobra.Command {
 			return err
 		}
 		ctx := cmd.Context()
-		st, err := a.OpenStore(ctx)
+		st, p, err := a.openProfile(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		p, err := st.ProfileByName(ctx, args[0])
-		if err != nil {
-			return err
-		}
 		kr, err := a.Keyring()
 		if err != nil {
 			return err

@@ -49,15 +49,11 @@ func init() {
 				opts.Now = func() time.Time { return t }
 			}
 			ctx := cmd.Context()
-			st, err := a.OpenStore(ctx)
+			st, p, err := a.openProfile(ctx, *profile)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			p, err := st.ProfileByName(ctx, *profile)
-			if err != nil {
-				return err
-			}
 			sum, err := a.syncProfile(ctx, st, p, opts)
 			if sum != nil {
 				sum.write(a.Stdout)
