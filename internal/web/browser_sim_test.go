@@ -1,20 +1,13 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/seatwise/seatwise/internal/job"
-	"github.com/seatwise/seatwise/internal/mscloud"
-	mstenant "github.com/seatwise/seatwise/internal/mscloud/tenant"
 	"github.com/seatwise/seatwise/internal/web"
 )
 
@@ -24,49 +17,10 @@ import (
 // dashboard's chart, import entitlements and read the licence position.
 func TestBrowserSimulatedTenant(t *testing.T) {
 	exe := chromiumPath(t)
-	sim, err := mscloud.Start(context.Background(), mscloud.Config{Seed: 12,
-		Tenants: []mscloud.TenantConfig{{Options: mstenant.Options{Seed: 12, Users: 80, Environments: 1}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	info := sim.Info()
-	var runner *job.Runner
-	b := setup(t, func(c *web.Config) {
-		r, err := job.New(t.Context(), job.Config{Store: c.Store, Keyring: c.Keyring, Logger: slog.New(slog.DiscardHandler),
-			PollInterval: 50 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runner, c.Jobs = r, r
-	})
-	if err := runner.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		runner.Stop(ctx)
-	})
-	ctx, shots := newBrowser(t, exe)
-	must := func(step string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("browser: %s: %v (screenshots so far in %s)", step, err, shots)
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		must("screenshot "+name, err)
-		must("save "+name, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644))
-	}
-	text := func(sel chromedp.CSS) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(sel))
-		must("text of "+string(sel), err)
-		return v
-	}
+	info := startSim(t, 12, 80).Info()
+	b, runner := setupWithJobs(t)
+	br := newBrowser(t, exe)
+	ctx, must, shot, text := br.ctx, br.must, br.shot, br.text
 
 	must("sign in", chromedp.Do(ctx,
 		chromedp.Navigate(b.ts.URL+"/login"),

@@ -47,25 +47,8 @@ func TestBrowserFirstSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, shots := newBrowser(t, exe)
-	must := func(step string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("browser: %s: %v (screenshots so far in %s)", step, err, shots)
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		must("screenshot "+name, err)
-		must("save "+name, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644))
-	}
-	text := func(sel chromedp.CSS) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(sel))
-		must("text of "+string(sel), err)
-		return v
-	}
+	br := newBrowser(t, exe)
+	ctx, must, shot, text := br.ctx, br.must, br.shot, br.text
 
 	must("open a page while signed out", chromedp.Do(ctx,
 		chromedp.Navigate(b.ts.URL+"/subscriptions"),
@@ -133,15 +116,47 @@ func TestBrowserFirstSignIn(t *testing.T) {
 		t.Errorf("runs page: %.300q", runs)
 	}
 	for _, n := range []string{"01-sign-in", "03-dashboard", "04-subscriptions", "05-runs", "06-profiles"} {
-		if st, err := os.Stat(filepath.Join(shots, n+".png")); err != nil || st.Size() < 1000 {
+		if st, err := os.Stat(filepath.Join(br.shots, n+".png")); err != nil || st.Size() < 1000 {
 			t.Errorf("screenshot %s: %v", n, err)
 		}
 	}
 }
 
-// newBrowser starts a headless Chromium for the test and returns its
-// context and the directory its screenshots are kept in (logged).
-func newBrowser(t *testing.T, exe string) (context.Context, string) {
+// browser is a headless Chromium driven by one test; its steps fail the
+// test naming the directory of the screenshots taken so far.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string // directory of the screenshots (logged)
+}
+
+// must fails the test when the browser step failed.
+func (br *browser) must(step string, err error) {
+	br.t.Helper()
+	if err != nil {
+		br.t.Fatalf("browser: %s: %v (screenshots so far in %s)", step, err, br.shots)
+	}
+}
+
+// shot saves a screenshot of the whole page as name.png.
+func (br *browser) shot(name string) {
+	br.t.Helper()
+	buf, err := chromedp.Run(br.ctx, chromedp.FullScreenshot(100))
+	br.must("screenshot "+name, err)
+	br.must("save "+name, os.WriteFile(filepath.Join(br.shots, name+".png"), buf, 0o644))
+}
+
+// text returns the text of the element sel.
+func (br *browser) text(sel chromedp.CSS) string {
+	br.t.Helper()
+	v, err := chromedp.Run(br.ctx, chromedp.Text(sel))
+	br.must("text of "+string(sel), err)
+	return v
+}
+
+// newBrowser starts a headless Chromium for the test; its screenshots are
+// kept in a directory whose path is logged.
+func newBrowser(t *testing.T, exe string) *browser {
 	t.Helper()
 	shots, err := os.MkdirTemp("", "seatwise-screenshots-")
 	if err != nil {
@@ -161,5 +176,5 @@ func newBrowser(t *testing.T, exe string) (context.Context, string) {
 	t.Cleanup(cancel)
 	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(cancelT)
-	return ctx, shots
+	return &browser{t: t, ctx: ctx, shots: shots}
 }

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/seatwise/seatwise/internal/auth"
 	"github.com/seatwise/seatwise/internal/connect/connecttest"
-	"github.com/seatwise/seatwise/internal/mscloud"
-	mstenant "github.com/seatwise/seatwise/internal/mscloud/tenant"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/web"
 )
@@ -21,12 +18,7 @@ import (
 // goes through the simulator's consents and comes back to /callback, which
 // stores the sign-in and marks the profile connected.
 func TestConnectDelegated(t *testing.T) {
-	sim, err := mscloud.Start(context.Background(), mscloud.Config{Seed: 13,
-		Tenants: []mscloud.TenantConfig{{Options: mstenant.Options{Seed: 13, Users: 30, Environments: 1}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := startSim(t, 13, 30)
 	info := sim.Info()
 	admin, err := connecttest.Admin(sim.Tenant())
 	if err != nil {

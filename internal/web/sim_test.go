@@ -16,17 +16,24 @@ import (
 	"github.com/seatwise/seatwise/internal/web"
 )
 
-// TestSimulatedTenant drives the API against the Microsoft simulator: create
-// a profile, validate its connection, trigger a sync through the job queue,
-// and find the tenant's subscriptions in the listing and the usage report.
-func TestSimulatedTenant(t *testing.T) {
-	sim, err := mscloud.Start(context.Background(), mscloud.Config{Seed: 11,
-		Tenants: []mscloud.TenantConfig{{Options: mstenant.Options{Seed: 11, Users: 60, Environments: 1}}}})
+// startSim starts the Microsoft simulator with one tenant of users users
+// and one environment, generated from seed, and closes it when the test
+// ends.
+func startSim(t *testing.T, seed int64, users int) *mscloud.Server {
+	t.Helper()
+	sim, err := mscloud.Start(context.Background(), mscloud.Config{Seed: seed,
+		Tenants: []mscloud.TenantConfig{{Options: mstenant.Options{Seed: seed, Users: users, Environments: 1}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	info := sim.Info()
+	return sim
+}
+
+// setupWithJobs is setup with a running job runner (polling every 50 ms)
+// as the server's job queue, returned too and stopped when the test ends.
+func setupWithJobs(t *testing.T) (*bundle, *job.Runner) {
+	t.Helper()
 	var runner *job.Runner
 	b := setup(t, func(c *web.Config) {
 		r, err := job.New(t.Context(), job.Config{Store: c.Store, Keyring: c.Keyring, Logger: slog.New(slog.DiscardHandler),
@@ -44,6 +51,16 @@ func TestSimulatedTenant(t *testing.T) {
 		defer cancel()
 		runner.Stop(ctx)
 	})
+	return b, runner
+}
+
+// TestSimulatedTenant drives the API against the Microsoft simulator: create
+// a profile, validate its connection, trigger a sync through the job queue,
+// and find the tenant's subscriptions in the listing and the usage report.
+func TestSimulatedTenant(t *testing.T) {
+	sim := startSim(t, 11, 60)
+	info := sim.Info()
+	b, runner := setupWithJobs(t)
 	hdr := bearer(b.token(auth.RoleSAMIntegrator))
 	var envs []map[string]string
 	for _, e := range info.Environments {
