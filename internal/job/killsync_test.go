@@ -95,21 +95,7 @@ func TestKilledSync(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &sam.Profile{Name: "sim", TenantID: info.TenantID, ClientID: info.ClientID, AuthMode: sam.AuthClientSecret,
-			LoginURL: info.LoginURL, GraphURL: info.GraphURL, CAFile: info.CAFile, State: sam.ProfileDraft}
-		for _, e := range info.Environments {
-			p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
-		}
-		if err := st.CreateProfile(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		sealed, err := kr.Seal([]byte(info.ClientSecret))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.PutSecret(ctx, p.ID, sam.SecretClientSecret, sealed); err != nil {
-			t.Fatal(err)
-		}
+		p := simProfile(t, st, kr, info, "sim", info.ClientSecret)
 		clk := offsetClock(srv.Tenant().Now().Sub(time.Now()))
 
 		cmd := exec.Command(os.Args[0], "-test.run=^TestChildSync$")

@@ -11,8 +11,35 @@ import (
 	"github.com/seatwise/seatwise/internal/mscloud"
 	"github.com/seatwise/seatwise/internal/mscloud/tenant"
 	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/seatwise/seatwise/internal/store"
 )
+
+// simProfile creates a draft client-secret profile called name for the
+// simulator's tenant and all its environments, and stores clientSecret
+// sealed with kr (no secret when "").
+func simProfile(t *testing.T, st store.Store, kr *secret.Keyring, info mscloud.Info, name, clientSecret string) *sam.Profile {
+	t.Helper()
+	ctx := context.Background()
+	p := &sam.Profile{Name: name, TenantID: info.TenantID, ClientID: info.ClientID, AuthMode: sam.AuthClientSecret,
+		LoginURL: info.LoginURL, GraphURL: info.GraphURL, CAFile: info.CAFile, State: sam.ProfileDraft}
+	for _, e := range info.Environments {
+		p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
+	}
+	if err := st.CreateProfile(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if clientSecret != "" {
+		sealed, err := kr.Seal([]byte(clientSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutSecret(ctx, p.ID, sam.SecretClientSecret, sealed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
 
 // TestSyncJob runs the built-in sync kinds against the simulator: a sync job
 // writes a subscriptions run and an activity run, as `seatwise sync` does;
@@ -30,26 +57,7 @@ func TestSyncJob(t *testing.T) {
 		info := srv.Info()
 		st := openStore(t, url)
 		kr := newKeyring(t)
-		newProfile := func(name, clientSecret string) *sam.Profile {
-			p := &sam.Profile{Name: name, TenantID: info.TenantID, ClientID: info.ClientID, AuthMode: sam.AuthClientSecret,
-				LoginURL: info.LoginURL, GraphURL: info.GraphURL, CAFile: info.CAFile, State: sam.ProfileDraft}
-			for _, e := range info.Environments {
-				p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
-			}
-			if err := st.CreateProfile(ctx, p); err != nil {
-				t.Fatal(err)
-			}
-			if clientSecret != "" {
-				sealed, err := kr.Seal([]byte(clientSecret))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := st.PutSecret(ctx, p.ID, sam.SecretClientSecret, sealed); err != nil {
-					t.Fatal(err)
-				}
-			}
-			return p
-		}
+		newProfile := func(name, clientSecret string) *sam.Profile { return simProfile(t, st, kr, info, name, clientSecret) }
 		good := newProfile("good", info.ClientSecret)
 		r := newRunner(t, job.Config{Store: st, Keyring: kr, Clock: ten,
 			Client: ingest.ClientOptions{HTTPClient: srv.Client(), BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond}})
@@ -161,21 +169,7 @@ func TestSyncJobRetries(t *testing.T) {
 		info := srv.Info()
 		st := openStore(t, url)
 		kr := newKeyring(t)
-		p := &sam.Profile{Name: "sim", TenantID: info.TenantID, ClientID: info.ClientID, AuthMode: sam.AuthClientSecret,
-			LoginURL: info.LoginURL, GraphURL: info.GraphURL, CAFile: info.CAFile, State: sam.ProfileDraft}
-		for _, e := range info.Environments {
-			p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
-		}
-		if err := st.CreateProfile(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		sealed, err := kr.Seal([]byte(info.ClientSecret))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.PutSecret(ctx, p.ID, sam.SecretClientSecret, sealed); err != nil {
-			t.Fatal(err)
-		}
+		p := simProfile(t, st, kr, info, "sim", info.ClientSecret)
 		if err := srv.SetFaults(mscloud.Faults{Graph: mscloud.FaultRates{Next: []string{"server_error", "server_error", "server_error"}}}); err != nil {
 			t.Fatal(err)
 		}
