@@ -1,7 +1,6 @@
 package mscloud
 
 import (
-	"sort"
 	"sync"
 	"time"
 )
@@ -109,13 +108,4 @@ func (s *Server) ResetCounters() {
 	s.counters.c = emptyCounters()
 	s.counters.waitUntil = map[string]time.Time{}
 	s.counters.mu.Unlock()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
