@@ -208,16 +208,22 @@ func apiChangePassword(s *Server, w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// jsonList converts items with conv for a JSON answer; the result is
+// never nil, so that no items is [] rather than null.
+func jsonList[T, J any](items []T, conv func(T) J) []J {
+	out := make([]J, 0, len(items))
+	for _, x := range items {
+		out = append(out, conv(x))
+	}
+	return out
+}
+
 func apiUsers(s *Server, w http.ResponseWriter, r *http.Request) error {
 	users, err := s.cfg.Store.Users(r.Context())
 	if err != nil {
 		return err
 	}
-	out := []UserJSON{}
-	for _, u := range users {
-		out = append(out, newUserJSON(u))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, jsonList(users, newUserJSON))
 	return nil
 }
 
@@ -294,11 +300,7 @@ func apiTokens(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []TokenJSON{}
-	for _, t := range toks {
-		out = append(out, s.newTokenJSON(t))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, jsonList(toks, s.newTokenJSON))
 	return nil
 }
 
@@ -367,10 +369,9 @@ func apiAudit(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page := AuditPage{Items: []AuditJSON{}}
-	for _, e := range es {
-		page.Items = append(page.Items, AuditJSON{ID: e.ID, At: e.At.UTC(), Actor: e.Actor, Action: e.Action, Target: e.Target, Status: e.Status, Detail: e.Detail})
-	}
+	page := AuditPage{Items: jsonList(es, func(e *store.AuditEntry) AuditJSON {
+		return AuditJSON{ID: e.ID, At: e.At.UTC(), Actor: e.Actor, Action: e.Action, Target: e.Target, Status: e.Status, Detail: e.Detail}
+	})}
 	if len(es) == limit {
 		page.NextCursor = strconv.FormatInt(es[len(es)-1].ID, 10)
 	}
@@ -794,11 +795,7 @@ func apiRuns(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []RunJSON{}
-	for _, run := range runs {
-		out = append(out, newRunJSON(run, names[run.ProfileID]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, jsonList(runs, func(run *sam.Run) RunJSON { return newRunJSON(run, names[run.ProfileID]) }))
 	return nil
 }
 
@@ -846,11 +843,7 @@ func apiModels(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []ModelJSON{}
-	for _, m := range ms {
-		out = append(out, newModelJSON(m))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, jsonList(ms, newModelJSON))
 	return nil
 }
 

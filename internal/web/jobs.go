@@ -181,10 +181,7 @@ func apiJobs(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page := JobPage{Items: []JobJSON{}}
-	for _, j := range jobs {
-		page.Items = append(page.Items, newJobJSON(j, names))
-	}
+	page := JobPage{Items: jsonList(jobs, func(j *job.Job) JobJSON { return newJobJSON(j, names) })}
 	if len(jobs) == f.Limit {
 		page.NextCursor = strconv.FormatInt(jobs[len(jobs)-1].ID, 10)
 	}
@@ -240,11 +237,7 @@ func apiSchedules(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []ScheduleJSON{}
-	for _, sc := range scs {
-		out = append(out, newScheduleJSON(sc))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, jsonList(scs, newScheduleJSON))
 	return nil
 }
 

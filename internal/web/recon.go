@@ -68,11 +68,7 @@ func apiEntitlements(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []EntitlementJSON{}
-	for _, e := range es {
-		out = append(out, newEntitlementJSON(e, names))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, jsonList(es, func(e *sam.Entitlement) EntitlementJSON { return newEntitlementJSON(e, names) }))
 	return nil
 }
 
