@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,28 +9,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var (
 	listeningRe = regexp.MustCompile(`listening on (http://\S+)`)
@@ -40,10 +20,10 @@ var (
 
 // startServe runs `seatwise serve` on a free loopback port until the
 // returned stop is called; it returns the base URL and standard output.
-func startServe(t *testing.T, dbURL string, args ...string) (base string, out *syncBuffer, stop func() int) {
+func startServe(t *testing.T, dbURL string, args ...string) (base string, out *lockedBuffer, stop func() int) {
 	t.Helper()
-	out = &syncBuffer{}
-	errb := &syncBuffer{}
+	out = &lockedBuffer{}
+	errb := &lockedBuffer{}
 	home := t.TempDir()
 	a := &App{Stdin: strings.NewReader(""), Stdout: out, Stderr: errb,
 		Env: func(k string) (string, bool) {
