@@ -1,17 +1,14 @@
 package job_test
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,45 +105,14 @@ func TestDayTwoInstancesWithKill(t *testing.T) {
 		clk := fileClock{clockFile}
 
 		// The child instance.
-		cmd := exec.Command(os.Args[0], "-test.run=^TestChildRunner$", "-test.v")
-		cmd.Env = append(os.Environ(), envChildDB+"="+url, envChildClock+"="+clockFile)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		ready := make(chan struct{})
 		blocked := make(chan int64, 10)
-		go func() {
-			defer close(exited)
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				line := sc.Text()
-				if line == "ready" {
-					close(ready)
-				}
+		child := startChild(t, "TestChildRunner", []string{"-test.v"}, []string{envChildDB + "=" + url, envChildClock + "=" + clockFile},
+			func(line string) {
 				if id, ok := strings.CutPrefix(line, "blocked "); ok {
 					n, _ := strconv.ParseInt(id, 10, 64)
 					blocked <- n
 				}
-			}
-			_ = cmd.Wait()
-		}()
-		select {
-		case <-ready:
-		case <-exited:
-			t.Fatal("child instance exited before it was ready")
-		case <-time.After(60 * time.Second):
-			t.Fatal("child instance not ready after 60s")
-		}
+			})
 
 		a := newRunner(t, job.Config{Store: st, Clock: clk, Instance: "a", Workers: 1, Lease: dayLease,
 			DefaultSchedules: daySchedules[:2], Handlers: map[job.Kind]job.Handler{"count": countHandler(st, "a")}})
@@ -169,10 +135,7 @@ func TestDayTwoInstancesWithKill(t *testing.T) {
 						t.Fatalf("child did not block in two victim jobs (got %v)", killed)
 					}
 				}
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				<-exited
+				child.kill(t)
 				childAlive = false
 				for _, id := range killed {
 					j, err := a.Job(ctx, id)

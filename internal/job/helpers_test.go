@@ -1,13 +1,16 @@
 package job_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,4 +214,68 @@ func outcomes(as []job.Attempt) []string {
 		out = append(out, a.Outcome)
 	}
 	return out
+}
+
+// childProcess is this test binary run again as another instance of the
+// queue, in a process that a test can kill for real.
+type childProcess struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited
+}
+
+// startChild runs this test binary with -test.run=^name$ and args, env
+// added to its environment, passes every line of its standard output to
+// onLine (when not nil) and returns once the child printed "ready". It
+// fails the test when the child exits first or is not ready within 60 s;
+// the child is killed when the test ends.
+func startChild(t *testing.T, name string, args, env []string, onLine func(string)) *childProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^" + name + "$"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &childProcess{cmd: cmd, exited: make(chan struct{})}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.exited
+	})
+	ready := make(chan struct{})
+	go func() {
+		defer close(c.exited)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "ready" {
+				close(ready)
+			}
+			if onLine != nil {
+				onLine(line)
+			}
+		}
+		_ = cmd.Wait()
+	}()
+	select {
+	case <-ready:
+	case <-c.exited:
+		t.Fatal("child instance exited before it was ready")
+	case <-time.After(60 * time.Second):
+		t.Fatal("child instance not ready after 60s")
+	}
+	return c
+}
+
+// kill kills the child (SIGKILL) in the middle of whatever it does and
+// waits for it to exit.
+func (c *childProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-c.exited
 }

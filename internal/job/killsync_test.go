@@ -1,13 +1,10 @@
 package job_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -98,40 +95,8 @@ func TestKilledSync(t *testing.T) {
 		p := simProfile(t, st, kr, info, "sim", info.ClientSecret)
 		clk := offsetClock(srv.Tenant().Now().Sub(time.Now()))
 
-		cmd := exec.Command(os.Args[0], "-test.run=^TestChildSync$")
-		cmd.Env = append(os.Environ(), envSyncDB+"="+url, envSyncKey+"="+secret.EncodeKey(key),
-			envSyncOffset+"="+strconv.FormatInt(int64(clk), 10))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		ready := make(chan struct{})
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		go func() {
-			defer close(exited)
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if sc.Text() == "ready" {
-					close(ready)
-				}
-			}
-			_ = cmd.Wait()
-		}()
-		select {
-		case <-ready:
-		case <-exited:
-			t.Fatal("child instance exited before it was ready")
-		case <-time.After(60 * time.Second):
-			t.Fatal("child instance not ready after 60s")
-		}
+		child := startChild(t, "TestChildSync", nil, []string{envSyncDB + "=" + url, envSyncKey + "=" + secret.EncodeKey(key),
+			envSyncOffset + "=" + strconv.FormatInt(int64(clk), 10)}, nil)
 
 		// Enqueue through a runner that does not run jobs itself (no sync kinds claimed here yet).
 		id := triggerOnly(t, st, kr, clk, p.ID)
@@ -147,10 +112,7 @@ func TestKilledSync(t *testing.T) {
 			return interrupted != nil
 		})
 		time.Sleep(150 * time.Millisecond) // into the run's requests
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-exited
+		child.kill(t)
 		if run, _ := st.Run(ctx, interrupted.ID); run.Status != sam.RunRunning {
 			t.Fatalf("the run was not interrupted: %+v", run)
 		}
