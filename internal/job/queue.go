@@ -88,6 +88,21 @@ const jobColumns = "id, kind, profile_id, schedule, slot, state, attempt, max_at
 
 type scanner interface{ Scan(dest ...any) error }
 
+// collect reads every row of rows with scan and closes rows; on a scan
+// error it returns nil and that error, else the rows read and rows.Err().
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		x, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
 func scanJob(sc scanner) (*Job, error) {
 	var (
 		j                                                   Job
@@ -152,19 +167,15 @@ func (qu *queue) schedules(ctx context.Context) ([]Schedule, error) {
 	if err != nil {
 		return nil, dbErr(err, "list job schedules")
 	}
-	defer rows.Close()
-	var out []Schedule
-	for rows.Next() {
+	out, err := collect(rows, func(sc scanner) (Schedule, error) {
 		var s Schedule
 		var kind string
 		var next, upd int64
-		if err := rows.Scan(&s.Name, &kind, &s.Spec, &s.Enabled, &next, &upd); err != nil {
-			return nil, dbErr(err, "list job schedules")
-		}
+		err := sc.Scan(&s.Name, &kind, &s.Spec, &s.Enabled, &next, &upd)
 		s.Kind, s.NextAt, s.UpdatedAt = Kind(kind), fromMicros(next), fromMicros(upd)
-		out = append(out, s)
-	}
-	return out, dbErr(rows.Err(), "list job schedules")
+		return s, err
+	})
+	return out, dbErr(err, "list job schedules")
 }
 
 func (qu *queue) setSchedule(ctx context.Context, now time.Time, name string, sp Spec, enabled bool) (*Schedule, error) {
@@ -210,37 +221,25 @@ func (qu *queue) enqueueDue(ctx context.Context, now time.Time, maxAttempts int)
 			name, kind, spec string
 			slot             int64
 		}
-		var dues []due
-		for rows.Next() {
+		dues, err := collect(rows, func(sc scanner) (due, error) {
 			var d due
-			if err := rows.Scan(&d.name, &d.kind, &d.spec, &d.slot); err != nil {
-				rows.Close()
-				return err
-			}
-			dues = append(dues, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return d, sc.Scan(&d.name, &d.kind, &d.spec, &d.slot)
+		})
+		if err != nil {
 			return err
 		}
 		if len(dues) == 0 {
 			return nil
 		}
-		var profiles []int64
 		prows, err := tx.QueryContext(ctx, `SELECT id FROM profiles ORDER BY id`)
 		if err != nil {
 			return err
 		}
-		for prows.Next() {
+		profiles, err := collect(prows, func(sc scanner) (int64, error) {
 			var id int64
-			if err := prows.Scan(&id); err != nil {
-				prows.Close()
-				return err
-			}
-			profiles = append(profiles, id)
-		}
-		prows.Close()
-		if err := prows.Err(); err != nil {
+			return id, sc.Scan(&id)
+		})
+		if err != nil {
 			return err
 		}
 		for _, d := range dues {
@@ -427,17 +426,11 @@ func (qu *queue) rescue(ctx context.Context, now time.Time) ([]int64, error) {
 			attempt, mx int
 			owner       string
 		}
-		var list []exp
-		for rows.Next() {
+		list, err := collect(rows, func(sc scanner) (exp, error) {
 			var e exp
-			if err := rows.Scan(&e.id, &e.attempt, &e.mx, &e.owner); err != nil {
-				rows.Close()
-				return err
-			}
-			list = append(list, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return e, sc.Scan(&e.id, &e.attempt, &e.mx, &e.owner)
+		})
+		if err != nil {
 			return err
 		}
 		for _, e := range list {
@@ -500,16 +493,8 @@ func (qu *queue) jobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	if err != nil {
 		return nil, dbErr(err, "list jobs")
 	}
-	defer rows.Close()
-	var out []*Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, dbErr(err, "list jobs")
-		}
-		out = append(out, j)
-	}
-	return out, dbErr(rows.Err(), "list jobs")
+	out, err := collect(rows, scanJob)
+	return out, dbErr(err, "list jobs")
 }
 
 func (qu *queue) attempts(ctx context.Context, jobID int64) ([]Attempt, error) {
@@ -517,18 +502,14 @@ func (qu *queue) attempts(ctx context.Context, jobID int64) ([]Attempt, error) {
 	if err != nil {
 		return nil, dbErr(err, "list attempts of job %d", jobID)
 	}
-	defer rows.Close()
-	var out []Attempt
-	for rows.Next() {
+	out, err := collect(rows, func(sc scanner) (Attempt, error) {
 		var a Attempt
 		var started, finished int64
-		if err := rows.Scan(&a.JobID, &a.Attempt, &a.Owner, &started, &finished, &a.Outcome, &a.Error); err != nil {
-			return nil, dbErr(err, "list attempts of job %d", jobID)
-		}
+		err := sc.Scan(&a.JobID, &a.Attempt, &a.Owner, &started, &finished, &a.Outcome, &a.Error)
 		a.StartedAt, a.FinishedAt = fromMicros(started), optMicros(finished)
-		out = append(out, a)
-	}
-	return out, dbErr(rows.Err(), "list attempts of job %d", jobID)
+		return a, err
+	})
+	return out, dbErr(err, "list attempts of job %d", jobID)
 }
 
 func (qu *queue) counts(ctx context.Context) (map[Kind]map[State]int, error) {
