@@ -64,14 +64,7 @@ func appendJSON(b []byte, v any) []byte {
 	case time.Time:
 		return appendString(b, x.UTC().Format(time.RFC3339))
 	case []string:
-		b = append(b, '[')
-		for i, s := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, s)
-		}
-		return append(b, ']')
+		return appendArray(b, x, appendString)
 	case obj:
 		b = append(b, '{')
 		for i, m := range x {
@@ -84,23 +77,9 @@ func appendJSON(b []byte, v any) []byte {
 		}
 		return append(b, '}')
 	case []obj:
-		b = append(b, '[')
-		for i, o := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSON(b, o)
-		}
-		return append(b, ']')
+		return appendArray(b, x, func(b []byte, o obj) []byte { return appendJSON(b, o) })
 	case []any:
-		b = append(b, '[')
-		for i, o := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSON(b, o)
-		}
-		return append(b, ']')
+		return appendArray(b, x, appendJSON)
 	case rawJSON:
 		return append(b, x...)
 	case appender:
@@ -121,6 +100,18 @@ func appendJSON(b []byte, v any) []byte {
 		}
 		return append(b, j...)
 	}
+}
+
+// appendArray appends the JSON array of xs, each element written by elem.
+func appendArray[T any](b []byte, xs []T, elem func([]byte, T) []byte) []byte {
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, x)
+	}
+	return append(b, ']')
 }
 
 const hexDigits = "0123456789abcdef"
