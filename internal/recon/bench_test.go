@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/seatwise/seatwise/internal/catalog"
-	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
@@ -113,18 +112,12 @@ func BenchmarkReconcile(b *testing.B) {
 	for _, o := range opens {
 		for _, n := range sizes {
 			b.Run(fmt.Sprintf("%s/subscriptions=%d", o.name, n), func(b *testing.B) {
-				st, err := db.Open(b.Context(), o.url(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer st.Close()
-				p := &sam.Profile{Name: "bench", TenantID: "00000000-0000-4000-8000-000000000001", AuthMode: sam.AuthClientSecret}
-				if err := st.CreateProfile(b.Context(), p); err != nil {
-					b.Fatal(err)
-				}
+				st := openStoreURL(b, o.url(b))
+				p := newProfile(b, st, "bench")
 				seedSubscriptions(b, st, p, n)
 				b.ReportAllocs()
 				var res *Result
+				var err error
 				for b.Loop() {
 					_, res, err = Reconcile(b.Context(), st, p, Options{AsOf: asOf})
 					if err != nil {
@@ -151,15 +144,8 @@ func BenchmarkBreakdown(b *testing.B) {
 	if s := os.Getenv("SEATWISE_BENCH_SUBSCRIPTIONS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	st, err := db.Open(b.Context(), "sqlite://"+b.TempDir()+"/bench.db")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	p := &sam.Profile{Name: "bench", TenantID: "00000000-0000-4000-8000-000000000001", AuthMode: sam.AuthClientSecret}
-	if err := st.CreateProfile(b.Context(), p); err != nil {
-		b.Fatal(err)
-	}
+	st := openStore(b)
+	p := newProfile(b, st, "bench")
 	seedSubscriptions(b, st, p, n)
 	asOf := time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC)
 	res, err := Compute(b.Context(), st, p, Options{AsOf: asOf})

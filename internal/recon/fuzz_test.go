@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/seatwise/seatwise/internal/catalog"
-	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -20,15 +19,8 @@ func FuzzImportEntitlements(f *testing.F) {
 	f.Add("\ufeffprofile,sku,quantity,unit_cost,currency,term_start,term_end,commitment\n\"contoso\",\"DYN365_TEAM_MEMBERS\",\"1\",\"0\",\"eur\",2026-01-01,2026-01-01,Monthly\n")
 	f.Add(header + "contoso,D365_SALES_PRO,1,1,USD,2026-01-01\n\"unterminated\n")
 	f.Add("")
-	st, err := db.Open(f.Context(), "sqlite://"+f.TempDir()+"/fuzz.db")
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer st.Close()
-	p := &sam.Profile{Name: "contoso", TenantID: "00000000-0000-4000-8000-000000000001", AuthMode: sam.AuthClientSecret}
-	if err := st.CreateProfile(f.Context(), p); err != nil {
-		f.Fatal(err)
-	}
+	st := openStore(f)
+	newProfile(f, st, "contoso")
 	cat := catalog.Default()
 	f.Fuzz(func(t *testing.T, in string) {
 		before, err := st.Entitlements(t.Context(), store.EntitlementFilter{})

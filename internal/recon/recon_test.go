@@ -20,9 +20,17 @@ const (
 	skuOfficeE3   = "6fd2c87f-b296-42f0-b197-1e91e994b900" // ENTERPRISEPACK: in the catalog, another family
 )
 
-func openStore(t *testing.T) store.Store {
+// openStore opens a fresh SQLite database, closed when the test ends.
+func openStore(t testing.TB) store.Store {
 	t.Helper()
-	st, err := db.Open(t.Context(), "sqlite://"+t.TempDir()+"/seatwise.db")
+	return openStoreURL(t, "sqlite://"+t.TempDir()+"/seatwise.db")
+}
+
+// openStoreURL opens (and migrates) the database at url, closed when the
+// test ends.
+func openStoreURL(t testing.TB, url string) store.Store {
+	t.Helper()
+	st, err := db.Open(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +38,8 @@ func openStore(t *testing.T) store.Store {
 	return st
 }
 
-func newProfile(t *testing.T, st store.Store, name string) *sam.Profile {
+// newProfile creates a client-secret profile called name.
+func newProfile(t testing.TB, st store.Store, name string) *sam.Profile {
 	t.Helper()
 	p := &sam.Profile{Name: name, TenantID: "00000000-0000-4000-8000-000000000001", ClientID: "00000000-0000-4000-8000-000000000002",
 		AuthMode: sam.AuthClientSecret}
