@@ -117,15 +117,22 @@ func apiPosition(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := PositionReport{Profile: p.Name, AsOf: res.AsOf.UTC(), Positions: res.Positions, Refused: []string{}}
+	writeJSON(w, http.StatusOK, newPositionReport(p, res))
+	return nil
+}
+
+// newPositionReport is profile p's computed position as the API and the
+// position page show it: no positions or refusals are empty lists, and
+// each refused model reads "PART_NUMBER: reason".
+func newPositionReport(p *sam.Profile, res *recon.Result) *PositionReport {
+	out := &PositionReport{Profile: p.Name, AsOf: res.AsOf.UTC(), Positions: res.Positions, Refused: []string{}}
 	if out.Positions == nil {
 		out.Positions = []sam.Position{}
 	}
 	for _, m := range res.Refused {
 		out.Refused = append(out.Refused, m.PartNumber+": "+sam.ErrorMessage(m.Err))
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out
 }
 
 func (s *Server) reconRoutes() []*Route {

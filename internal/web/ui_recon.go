@@ -40,10 +40,7 @@ func uiPosition(s *Server, w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		v.Report = &PositionReport{Profile: p.Name, AsOf: res.AsOf, Positions: res.Positions}
-		for _, m := range res.Refused {
-			v.Report.Refused = append(v.Report.Refused, m.PartNumber+": "+sam.ErrorMessage(m.Err))
-		}
+		v.Report = newPositionReport(p, res)
 	}
 	return s.render(w, r, http.StatusOK, "position.html", page{Title: "Licence position", Nav: "position", Data: v})
 }
