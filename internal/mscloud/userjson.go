@@ -50,17 +50,6 @@ func appendSignIn(b []byte, t time.Time) []byte {
 	return appendTime(b, t)
 }
 
-func appendStrings(b []byte, ss []string) []byte {
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, s)
-	}
-	return append(b, ']')
-}
-
 func appendUserValue(b []byte, u *tenant.User, p string, upperSKU bool) []byte {
 	switch p {
 	case "assignedLicenses":
@@ -70,7 +59,7 @@ func appendUserValue(b []byte, u *tenant.User, p string, upperSKU bool) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"disabledPlans":`...)
-			b = appendStrings(b, l.DisabledPlans)
+			b = appendArray(b, l.DisabledPlans, appendString)
 			b = append(b, `,"skuId":`...)
 			id := l.SKUID
 			if upperSKU {
@@ -106,7 +95,7 @@ func appendUserValue(b []byte, u *tenant.User, p string, upperSKU bool) []byte {
 			b = append(b, `{"assignedByGroup":`...)
 			b = appendJSON(b, strOrNull(s.AssignedByGroup))
 			b = append(b, `,"disabledPlans":`...)
-			b = appendStrings(b, s.DisabledPlans)
+			b = appendArray(b, s.DisabledPlans, appendString)
 			b = append(b, `,"error":`...)
 			switch {
 			case s.Error != "":
