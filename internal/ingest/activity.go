@@ -219,7 +219,7 @@ const DefaultStageBatchRows = 20000
 func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environment, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pages := prefetch(ctx, cp.Next, dv.AuditsPage, func(p AuditPage) string { return p.NextLink })
+	pages := prefetch(ctx, auditPagesAhead, cp.Next, dv.AuditsPage, func(p AuditPage) string { return p.NextLink })
 	agg := newAggregator(env.ID)
 	batch := s.StageBatchRows
 	if batch <= 0 {
@@ -274,12 +274,18 @@ type pageResult[P any] struct {
 	err  error
 }
 
-// prefetch reads a paged listing from start in a goroutine, one page ahead
-// of the consumer: the channel yields the pages in order and is closed
-// after the last page (next returns "") or after an error, which is the
-// last value. Cancelling ctx stops it.
-func prefetch[P any](ctx context.Context, start string, fetch func(context.Context, string) (P, error), next func(P) string) <-chan pageResult[P] {
-	ch := make(chan pageResult[P], 1)
+// auditPagesAhead is how many audit pages are fetched and decoded ahead of
+// the page being aggregated: while a batch is staged (a transaction of
+// tens of thousands of rows) the reader keeps going instead of waiting
+// after one page. Memory stays bounded by this many pages.
+const auditPagesAhead = 8
+
+// prefetch reads a paged listing from start in a goroutine, up to ahead
+// pages (at least one) ahead of the consumer: the channel yields the pages
+// in order and is closed after the last page (next returns "") or after an
+// error, which is the last value. Cancelling ctx stops it.
+func prefetch[P any](ctx context.Context, ahead int, start string, fetch func(context.Context, string) (P, error), next func(P) string) <-chan pageResult[P] {
+	ch := make(chan pageResult[P], max(1, ahead))
 	go func() {
 		defer close(ch)
 		for url := start; url != ""; {

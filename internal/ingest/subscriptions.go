@@ -196,7 +196,7 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 	defer cancel()
 	var pages <-chan pageResult[UserPage]
 	if !cp.Done {
-		pages = prefetch(pctx, cp.Next, s.Graph.UsersPage, func(p UserPage) string { return p.NextLink })
+		pages = prefetch(pctx, 1, cp.Next, s.Graph.UsersPage, func(p UserPage) string { return p.NextLink })
 	}
 	for !cp.Done {
 		res, ok := <-pages
