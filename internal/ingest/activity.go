@@ -213,7 +213,7 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 const DefaultStageBatchRows = 20000
 
 // readAudits reads the audit pages of one environment from cp.Next,
-// fetching the next page while the previous one is aggregated and staged,
+// fetching up to auditPagesAhead pages ahead while one is aggregated and staged,
 // and stages the evidence in batches; when the last page is staged, cp
 // points at the next environment's settings.
 func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environment, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
