@@ -12,6 +12,8 @@ import (
 	"github.com/seatwise/seatwise/internal/auth"
 	"github.com/seatwise/seatwise/internal/job"
 	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/secret"
+	"github.com/seatwise/seatwise/internal/store"
 	"github.com/seatwise/seatwise/internal/web"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +25,13 @@ type serveOptions struct {
 	shutdown      time.Duration
 	secureCookies bool
 	workers       int
+
+	// Set by commands that run the server in their own process (demo), not
+	// by flags: jobConfig adjusts the job runner's configuration before it
+	// is created (its clock, HTTP client, lease), and ready is called once
+	// the server listens and the jobs run, with the base URL.
+	jobConfig func(*job.Config)
+	ready     func(base string, runner *job.Runner)
 }
 
 func newServeCmd(a *App) *cobra.Command {
@@ -45,7 +54,6 @@ func newServeCmd(a *App) *cobra.Command {
 }
 
 func (a *App) serve(ctx context.Context, o serveOptions) error {
-	cfg := a.Config()
 	st, err := a.OpenStore(ctx)
 	if err != nil {
 		return err
@@ -55,6 +63,13 @@ func (a *App) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	return a.serveStore(ctx, st, kr, o)
+}
+
+// serveStore runs the server over an open store and keyring until ctx is
+// done (see serve); the caller closes the store.
+func (a *App) serveStore(ctx context.Context, st store.Store, kr *secret.Keyring, o serveOptions) error {
+	cfg := a.Config()
 	authSvc := auth.NewService(st)
 	pw, created, err := authSvc.EnsureFirstAdmin(ctx)
 	if err != nil {
@@ -68,7 +83,11 @@ func (a *App) serve(ctx context.Context, o serveOptions) error {
 
 	var runner *job.Runner
 	if !o.noJobs {
-		runner, err = job.New(ctx, job.Config{Store: st, Keyring: kr, Logger: a.Logger, Workers: o.workers})
+		jc := job.Config{Store: st, Keyring: kr, Logger: a.Logger, Workers: o.workers}
+		if o.jobConfig != nil {
+			o.jobConfig(&jc)
+		}
+		runner, err = job.New(ctx, jc)
 		if err != nil {
 			return err
 		}
@@ -106,6 +125,9 @@ func (a *App) serve(ctx context.Context, o serveOptions) error {
 			serveErr <- hs.Serve(ln)
 		}
 	}()
+	if o.ready != nil {
+		o.ready(scheme+"://"+ln.Addr().String(), runner)
+	}
 	cleanup := time.NewTicker(time.Hour)
 	defer cleanup.Stop()
 	var runErr error
