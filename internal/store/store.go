@@ -21,6 +21,7 @@ import (
 type Store interface {
 	EntitlementStore    // entitlements and licence positions (entitlement.go)
 	SecretRotationStore // every profile's sealed secrets, for key rotation (secrets.go)
+	ReclaimStore        // reclamation settings, rules, exclusions, candidates (reclaim.go)
 
 	// Dialect returns "sqlite" or "postgres".
 	Dialect() string
