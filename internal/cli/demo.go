@@ -3,14 +3,16 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/seatwise/seatwise/internal/auth"
 	"github.com/seatwise/seatwise/internal/config"
 	"github.com/seatwise/seatwise/internal/db"
-	"github.com/seatwise/seatwise/internal/mscloud"
-	"github.com/seatwise/seatwise/internal/mscloud/tenant"
+	"github.com/seatwise/seatwise/internal/job"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/spf13/cobra"
@@ -20,43 +22,65 @@ func init() {
 	register(func(a *App) *cobra.Command {
 		cmd := &cobra.Command{
 			Use:   "demo",
-			Short: "Try Seatwise against a simulated Microsoft tenant, nothing to set up",
-			Long: "demo starts the Microsoft simulator in this process with a generated tenant (users holding\n" +
-				"Dynamics 365 and Power Apps licences, Dataverse environments with audit history), creates a\n" +
-				"SQLite database in a temporary directory (or --data DIR), adds a profile for the tenant,\n" +
-				"syncs subscriptions and activity, and prints the usage report. It then keeps the simulator\n" +
-				"running and shows commands to try, until Ctrl-C (--once exits after the report).",
+			Short: "Try Seatwise against a simulated Microsoft estate, nothing to set up",
+			Long: "demo starts the Microsoft simulator in this process with two generated tenants (three Dataverse\n" +
+				"environments in all, --users users, 120 days of activity history), creates a SQLite database in a\n" +
+				"temporary directory (removed at exit; --data DIR keeps it), adds a profile per tenant, records\n" +
+				"entitlements with renewals coming up, then runs the first sync, reconciliation and recommendations\n" +
+				"with progress shown and prints a summary ending with the savings found.\n\n" +
+				"It then starts the server (web UI, REST API, job queue) on --listen, prints the URL and the\n" +
+				"administrator's sign-in, and keeps the simulated clock moving (one simulated day per --day of real\n" +
+				"time, with a hire and a leaver per tenant each day), so that the daily sync and the weekly\n" +
+				"reconciliation run as scheduled; each finished job is printed. Ctrl-C stops it cleanly.\n" +
+				"--once exits after the summary.",
 			Args: cobra.NoArgs,
 		}
-		data := cmd.Flags().String("data", "", "directory for the demo database and key (default: a new temporary directory)")
-		once := cmd.Flags().Bool("once", false, "exit after printing the report")
-		users := cmd.Flags().Int("users", 3000, "users in the simulated tenant")
-		envs := cmd.Flags().Int("environments", 2, "Dataverse environments in the simulated tenant")
-		seed := cmd.Flags().Int64("seed", 1, "seed of the generated tenant (the same seed gives the same tenant)")
+		data := cmd.Flags().String("data", "", "directory for the demo database and key, kept at exit (default: a new temporary directory, removed at exit)")
+		once := cmd.Flags().Bool("once", false, "exit after printing the summary (no server)")
+		users := cmd.Flags().Int("users", 3000, "users in the simulated estate, split 2:1 between the two tenants")
+		seed := cmd.Flags().Int64("seed", 0, "seed of the generated tenants (the same seed gives the same estate)")
+		day := cmd.Flags().Duration("day", 30*time.Second, "real time per simulated day while the server runs")
+		start := cmd.Flags().String("start", "", "the simulated clock's start, RFC 3339 (default: now, to the minute)")
 		output := OutputFlag(cmd)
 		cmd.RunE = func(cmd *cobra.Command, args []string) error {
 			f, err := output()
 			if err != nil {
 				return err
 			}
-			if *users < 1 || *envs < 1 {
-				return sam.Errorf(sam.EINVALID, "--users and --environments must be at least 1")
+			if f == FormatCSV {
+				return sam.Errorf(sam.EINVALID, "--output csv: the demo summary has several tables; use table or json")
 			}
-			return a.demo(cmd.Context(), demoOptions{Data: *data, Once: *once, Users: *users, Environments: *envs, Seed: *seed, Format: f})
+			if *users < 3 {
+				return sam.Errorf(sam.EINVALID, "--users %d: want at least 3 (the estate has two tenants)", *users)
+			}
+			if *day < 24*time.Millisecond*10 || *day > 24*time.Hour {
+				return sam.Errorf(sam.EINVALID, "--day %s: want 240ms to 24h of real time per simulated day", *day)
+			}
+			now := time.Now().UTC().Truncate(time.Minute)
+			if *start != "" {
+				if now, err = time.Parse(time.RFC3339, *start); err != nil {
+					return sam.Errorf(sam.EINVALID, "--start %q: want an RFC 3339 time such as 2026-01-15T12:00:00Z", *start)
+				}
+				now = now.UTC()
+			}
+			return a.demo(cmd.Context(), demoOptions{Data: *data, Once: *once, Users: *users, Seed: *seed, Day: *day, Start: now, Format: f})
 		}
 		return cmd
 	})
 }
 
 type demoOptions struct {
-	Data         string
-	Once         bool
-	Users        int
-	Environments int
-	Seed         int64
-	Format       Format
+	Data   string
+	Once   bool
+	Users  int
+	Seed   int64
+	Day    time.Duration // real time per simulated day
+	Start  time.Time     // the simulated clock's start
+	Format Format
 }
 
+// demo runs the demo: estate, pipeline, summary, then (unless Once) the
+// server with a moving clock until ctx is done.
 func (a *App) demo(ctx context.Context, o demoOptions) error {
 	dir := o.Data
 	if dir == "" {
@@ -64,6 +88,7 @@ func (a *App) demo(ctx context.Context, o demoOptions) error {
 		if err != nil {
 			return sam.Wrap(sam.EUNAVAILABLE, err, "create a temporary directory")
 		}
+		defer os.RemoveAll(d)
 		dir = d
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return sam.Wrap(sam.EINVALID, err, "create --data directory %s", dir)
@@ -72,18 +97,14 @@ func (a *App) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return sam.Wrap(sam.EINVALID, err, "--data %s", o.Data)
 	}
-	fmt.Fprintf(a.Stderr, "Starting the Microsoft simulator (%d users, %d environments)...\n", o.Users, o.Environments)
-	srv, err := mscloud.Start(ctx, mscloud.Config{
-		Seed:    o.Seed,
-		CAFile:  filepath.Join(dir, "mscloud-ca.pem"),
-		Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Seed: o.Seed, Users: o.Users, Environments: o.Environments}}},
-	})
+	say := func(format string, args ...any) { fmt.Fprintf(a.Stderr, format+"\n", args...) }
+
+	est, err := startEstate(ctx, o, dir)
 	if err != nil {
-		return sam.Wrap(sam.EUNAVAILABLE, err, "start the simulator")
+		return err
 	}
-	defer srv.Close()
-	info := srv.Info()
-	ten := srv.Tenant()
+	defer est.close()
+	say("Simulator started: %s", est.describe())
 
 	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "seatwise.db"))
 	st, err := db.Open(ctx, dbURL)
@@ -95,83 +116,112 @@ func (a *App) demo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	p, err := st.ProfileByName(ctx, "demo")
-	switch {
-	case err == nil:
-		// A --data directory used before: point the profile at this
-		// simulator (new ports, CA and credentials).
-		p.TenantID, p.ClientID, p.LoginURL, p.GraphURL, p.CAFile = info.TenantID, info.ClientID, info.LoginURL, info.GraphURL, info.CAFile
-		p.Environments = nil
-		for _, e := range info.Environments {
-			p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
-		}
-		if err := st.UpdateProfile(ctx, p); err != nil {
-			return err
-		}
-	case sam.IsCode(err, sam.ENOTFOUND):
-		p = &sam.Profile{Name: "demo", DisplayName: "Demo tenant (simulated)", TenantID: info.TenantID, ClientID: info.ClientID,
-			AuthMode: sam.AuthClientSecret, LoginURL: info.LoginURL, GraphURL: info.GraphURL, CAFile: info.CAFile, State: sam.ProfileDraft}
-		for _, e := range info.Environments {
-			p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
-		}
-		if err := st.CreateProfile(ctx, p); err != nil {
-			return err
-		}
-	default:
-		return err
-	}
-	sealed, err := kr.Seal([]byte(info.ClientSecret))
+	say("Database: %s", dbURL)
+	authSvc := auth.NewService(st)
+	signIn, err := demoAdmin(ctx, authSvc)
 	if err != nil {
 		return err
 	}
-	if err := st.PutSecret(ctx, p.ID, sam.SecretClientSecret, sealed); err != nil {
+	profiles, err := est.ensureProfiles(ctx, st, kr)
+	if err != nil {
 		return err
 	}
 
-	start := time.Now()
-	sum, err := a.syncProfile(ctx, st, p, syncOptions{Now: ten.Now, HTTPClient: srv.Client(), Keyring: kr})
-	if sum != nil {
-		sum.write(a.Stderr)
-	}
+	sum, err := a.demoPipeline(ctx, st, kr, est, profiles)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stderr, "Synced in %s.\n\n", time.Since(start).Round(time.Millisecond))
-	rows, err := UsageReport(ctx, st, []*sam.Profile{p})
-	if err != nil {
-		return err
-	}
-	pr := NewPrinter(a.Stdout, o.Format, usageColumns...)
-	for i := range rows {
-		if err := pr.Row(rows[i], rows[i].cells()...); err != nil {
-			return err
-		}
-	}
-	if err := pr.Close(); err != nil {
+	if err := sum.write(a.Stdout, o.Format); err != nil {
 		return err
 	}
 	if o.Once {
 		return nil
 	}
-	global := fmt.Sprintf("seatwise --database %s", dbURL)
-	fmt.Fprintf(a.Stderr, `
-The simulator keeps running until Ctrl-C. Its tenant's clock is %s.
-  login        %s
-  graph        %s
-  control API  %s
-  CA file      %s
-`, ten.Now().Format(time.RFC3339), info.LoginURL, info.GraphURL, info.ControlURL, info.CAFile)
-	for _, e := range info.Environments {
-		fmt.Fprintf(a.Stderr, "  environment  %s (%s)\n", e.URL, e.Name)
+
+	// The server, over the same store, its jobs on the simulated clock.
+	type started struct {
+		base   string
+		runner *job.Runner
 	}
-	fmt.Fprintf(a.Stderr, `
-Try, in another terminal:
-  %[1]s profile show demo
-  %[1]s report usage
-  %[1]s report users --model DYN365_ENTERPRISE_SALES
-  %[1]s report users --model D365_SALES_PRO --class inactive_90 --output csv
-  %[1]s sync --profile demo --now %[2]s
-`, global, ten.Now().Format(time.RFC3339))
-	<-ctx.Done()
+	ready := make(chan started, 1)
+	var wg sync.WaitGroup
+	runCtx, stopClock := context.WithCancel(ctx)
+	defer stopClock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var s started
+		select {
+		case s = <-ready:
+		case <-runCtx.Done():
+			return
+		}
+		fmt.Fprintf(a.Stdout, "\nSeatwise is running at %s\n  sign in as %s\n", s.base, signIn)
+		fmt.Fprintf(a.Stdout, "  the simulated clock moves one day every %s: the daily sync runs at 02:00 (simulated UTC), the reconciliation on Mondays at 04:00\n", o.Day)
+		fmt.Fprintf(a.Stdout, "  in another terminal: seatwise --database %s report usage\n", dbURL)
+		fmt.Fprintf(a.Stdout, "Ctrl-C stops the demo%s.\n\n", map[bool]string{true: " and removes its temporary directory", false: " (the data stays in " + dir + ")"}[o.Data == ""])
+		est.runClock(runCtx, a.Stdout, o.Day, s.runner, profiles)
+	}()
+	// The server's start line names the database it serves.
+	a.Config().DatabaseURL = dbURL
+	serveErr := a.serveStore(ctx, st, kr, serveOptions{
+		shutdown: 10 * time.Second,
+		workers:  2,
+		jobConfig: func(c *job.Config) {
+			// The demo prints each job's start and end itself.
+			c.Logger = slog.New(minLevel{a.Logger.Handler(), slog.LevelWarn})
+			c.Clock = est
+			c.HTTPClient = est.srv.Client()
+			// Leases are on the simulated clock, which runs thousands of
+			// times faster than the heartbeat's real one.
+			c.Lease = 30 * 24 * time.Hour
+			c.Heartbeat = 5 * time.Second
+			c.PollInterval = time.Second
+		},
+		ready: func(base string, r *job.Runner) { ready <- started{base, r} },
+	})
+	stopClock()
+	wg.Wait()
+	if serveErr != nil {
+		return serveErr
+	}
+	fmt.Fprintln(a.Stdout, "Demo stopped.")
 	return nil
+}
+
+// demoAdmin creates the administrator of a new demo database with a
+// generated password (no change required: the database is the demo's) and
+// returns the sign-in to print; on a database used before it says how to
+// reset the password instead.
+func demoAdmin(ctx context.Context, svc *auth.Service) (string, error) {
+	users, err := svc.Store.Users(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(users) > 0 {
+		return "admin with the password printed when this --data directory was first used (`seatwise user reset-password admin` with its --database sets a new one)", nil
+	}
+	pw := auth.GeneratePassword()
+	if _, err := svc.CreateUser(ctx, "admin", auth.RoleAdmin, pw, false); err != nil {
+		return "", err
+	}
+	return "admin, password " + pw, nil
+}
+
+// minLevel passes on the records of its handler at or above min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }

@@ -285,39 +285,6 @@ func syncAndReport(t *testing.T, cfg mscloud.Config) {
 	}
 }
 
-// TestDemoOnce runs the demo in-process and checks its report against the
-// ground truth of the same generated tenant.
-func TestDemoOnce(t *testing.T) {
-	e := newCLIEnv(t)
-	data := filepath.Join(e.dir, "demo")
-	out, errs, code := e.run("", "demo", "--once", "--users", "500", "--environments", "2", "--seed", "4", "--data", data, "--output", "json")
-	if code != 0 {
-		t.Fatalf("demo: exit %d\n%s", code, errs)
-	}
-	var rows []UsageRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatalf("demo output: %v\n%s", err, out)
-	}
-	ten, err := tenant.Generate(tenant.Options{Seed: 4, Users: 500, Environments: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth, err := ten.Truth(time.Time{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkUsageRows(t, rows, truth)
-	if !strings.Contains(errs, "Subscriptions (run") {
-		t.Errorf("demo shows no sync summary:\n%s", errs)
-	}
-	// The demo's database works with the ordinary commands.
-	e.vars["SEATWISE_DATABASE"] = "sqlite://" + filepath.Join(data, "seatwise.db")
-	delete(e.vars, "SEATWISE_SECRET_KEY")
-	if out := e.ok("", "profile", "show", "demo"); !strings.Contains(out, "connected") {
-		t.Errorf("demo profile:\n%s", out)
-	}
-}
-
 // TestSyncRejectedSecret: a wrong secret fails the sync with the
 // authentication exit code and puts the profile in needs_reauth; a new
 // secret and a sync connect it again.
