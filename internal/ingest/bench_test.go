@@ -12,26 +12,49 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/ingest"
 	"github.com/seatwise/seatwise/internal/odata"
+	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
 )
 
-// TestBenchmarkFullSync measures a full sync (subscriptions and activity)
-// of generated tenants against the in-process simulator: wall time, peak RSS
-// of the syncing process, and the ratio to the floor, the time a bare client
-// takes to fetch and decode the same pages in the same setting. The sync and
-// the floor each run in a child process (the simulator stays in this one), so
-// that the RSS is the sync's own (VmHWM read by the child itself: getrusage
-// would count the parent's pages shared before exec). It runs only with SEATWISE_BENCH set to a
-// comma-separated list of user counts, e.g. SEATWISE_BENCH=10000,100000; a
-// count may name a shorter analysis window in days, e.g. 100000@27 (about 2
-// million audit rows of the generated 100,000-user tenant instead of 6.6
-// million in 90 days).
-func TestBenchmarkFullSync(t *testing.T) {
+// BenchmarkFullSync measures a full sync (subscriptions and activity) of
+// generated tenants against the in-process simulator, on SQLite and on
+// PostgreSQL: wall time, peak RSS of the syncing process, and the ratio to
+// the floor, the time a bare client takes to fetch and decode the same pages
+// in the same setting. The floor and the sync each run in a child process
+// (the simulator stays in this one), one after the other in every iteration,
+// so that the RSS is the sync's own (VmHWM read by the child itself:
+// getrusage would count the parent's pages shared before exec) and the
+// ratio compares runs made under the same load.
+//
+// Run it as
+//
+//	SEATWISE_BENCH=10000,100000@27 go test ./internal/ingest -run '^$' -bench FullSync -benchtime 1x -timeout 60m
+//
+// SEATWISE_BENCH lists the tenants, comma-separated: a user count, or
+// USERS@DAYS for a shorter analysis window (the profile's AnalyzeFrom);
+// 100000@27 is the 100,000-user tenant with about 2 million audit rows in
+// its 27 days, 100000 the same tenant with 6.6 million in 90 days. Default
+// 10000. SEATWISE_BENCH_DB lists the databases, "sqlite,postgres" by
+// default; PostgreSQL is pgtest's (a private cluster, or
+// SEATWISE_TEST_POSTGRES_URL), skipped when none can be started unless
+// CI=true. CHILD_CPUPROFILE=FILE writes a CPU profile of the sync child.
+//
+// Metrics per tenant and database: ratio (sync wall time / floor wall time,
+// target < 1.5), wall-s and floor-s (seconds), peak-RSS-MB of the sync
+// process (target < 256; the PostgreSQL server's memory is not counted),
+// audit-rows read, and the sync's phases: subs-s (subscriptions run),
+// read-s (activity pages read and staged) and commit-s (activity commit).
+func BenchmarkFullSync(b *testing.B) {
 	spec := os.Getenv("SEATWISE_BENCH")
 	if spec == "" {
-		t.Skip("set SEATWISE_BENCH=10000,100000 to run the sync benchmark")
+		spec = "10000"
+	}
+	dbs := os.Getenv("SEATWISE_BENCH_DB")
+	if dbs == "" {
+		dbs = "sqlite,postgres"
 	}
 	for _, f := range strings.Split(spec, ",") {
 		// "USERS" or "USERS@DAYS": DAYS shortens the analysis window
@@ -39,91 +62,164 @@ func TestBenchmarkFullSync(t *testing.T) {
 		// fewer audit rows are read.
 		f, d, windowed := strings.Cut(strings.TrimSpace(f), "@")
 		users, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("SEATWISE_BENCH: %v", err)
+		if err != nil || users <= 0 {
+			b.Fatalf("SEATWISE_BENCH: %q: want a number of users", f)
 		}
 		days := 0
-		name := fmt.Sprintf("%d users", users)
+		name := fmt.Sprintf("users=%d", users)
 		if windowed {
 			if days, err = strconv.Atoi(d); err != nil || days <= 0 {
-				t.Fatalf("SEATWISE_BENCH: analysis window %q: want a number of days", d)
+				b.Fatalf("SEATWISE_BENCH: analysis window %q: want a number of days", d)
 			}
-			name += fmt.Sprintf(" %d days", days)
+			name += fmt.Sprintf(",days=%d", days)
 		}
-		t.Run(name, func(t *testing.T) { benchSync(t, users, days) })
+		b.Run(name, func(b *testing.B) {
+			sim := setup(b, generated(99, users, 2))
+			for _, kind := range strings.Split(dbs, ",") {
+				kind = strings.TrimSpace(kind)
+				if kind != "sqlite" && kind != "postgres" {
+					b.Fatalf("SEATWISE_BENCH_DB: %q: want sqlite or postgres", kind)
+				}
+				b.Run("db="+kind, func(b *testing.B) {
+					var m benchFigures
+					for i := range b.N {
+						m.add(benchSync(b, sim, kind, days, i))
+					}
+					m.report(b)
+				})
+			}
+		})
 	}
 }
 
-func benchSync(t *testing.T, users, days int) {
-	b := setup(t, generated(99, users, 2))
-	dir := t.TempDir()
+// benchFigures are the measurements of one or more benchmark iterations.
+type benchFigures struct {
+	n                               int
+	wall, floor, subs, read, commit time.Duration
+	rss, rows                       int64
+}
+
+func (m *benchFigures) add(x benchFigures) {
+	m.n++
+	m.wall += x.wall
+	m.floor += x.floor
+	m.subs += x.subs
+	m.read += x.read
+	m.commit += x.commit
+	m.rss = max(m.rss, x.rss)
+	m.rows = x.rows
+}
+
+func (m *benchFigures) report(b *testing.B) {
+	if m.n == 0 {
+		return
+	}
+	n := float64(m.n)
+	b.ReportMetric(float64(m.wall)/float64(m.floor), "ratio")
+	b.ReportMetric(m.wall.Seconds()/n, "wall-s")
+	b.ReportMetric(m.floor.Seconds()/n, "floor-s")
+	b.ReportMetric(float64(m.rss)/(1<<20), "peak-RSS-MB")
+	b.ReportMetric(float64(m.rows), "audit-rows")
+	b.ReportMetric(m.subs.Seconds()/n, "subs-s")
+	b.ReportMetric(m.read.Seconds()/n, "read-s")
+	b.ReportMetric(m.commit.Seconds()/n, "commit-s")
+	if m.rss > 256<<20 {
+		b.Errorf("peak RSS %.1f MB, target < 256 MB", float64(m.rss)/(1<<20))
+	}
+}
+
+// benchSync creates a fresh database of kind ("sqlite" or "postgres") with
+// the simulator's profile, then runs the floor and a full sync into it, each
+// in a child process, and returns what they measured.
+func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int) benchFigures {
+	dir := b.TempDir()
 	exe, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	child := func(mode, db string) (time.Duration, int64, string) {
+	url := "sqlite://" + filepath.Join(dir, fmt.Sprintf("bench%d.db", iteration))
+	if kind == "postgres" {
+		url = pgtest.URL(b)
+	}
+	child := func(mode string) (time.Duration, int64, string) {
 		hwm := filepath.Join(dir, mode+".hwm")
 		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+mode, "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
-			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=5000", "CHILD_HWM="+hwm)
+		cmd.Env = append(os.Environ(), childEnv+"="+mode, "CHILD_DB="+url, "CHILD_SECRET="+sim.srv.Info().ClientSecret,
+			"CHILD_NOW="+sim.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=5000", "CHILD_HWM="+hwm)
 		out := &limitedBuffer{max: 8192}
 		cmd.Stdout, cmd.Stderr = out, out
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s child: %v\n%s", mode, err, out)
+			b.Fatalf("%s child: %v\n%s", mode, err, out)
 		}
 		wall := time.Since(start)
 		// VmHWM of the child's own image, in kB ("123456 kB").
 		raw, err := os.ReadFile(hwm)
 		if err != nil {
-			t.Fatalf("%s child wrote no peak RSS: %v", mode, err)
+			b.Fatalf("%s child wrote no peak RSS: %v", mode, err)
 		}
 		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(string(raw), "kB")), 10, 64)
 		if err != nil {
-			t.Fatalf("peak RSS %q: %v", raw, err)
+			b.Fatalf("peak RSS %q: %v", raw, err)
 		}
 		return wall, kb * 1024, out.String()
 	}
-	db := filepath.Join(dir, "bench.db")
-	st := openStore(t, db)
-	p := *b.p
+	st, err := db.Open(sim.ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := *sim.p
 	p.ID = 0
 	if days > 0 {
-		p.AnalyzeFrom = b.ten.Now().UTC().AddDate(0, 0, -days)
+		p.AnalyzeFrom = sim.ten.Now().UTC().AddDate(0, 0, -days)
 	}
 	p.Environments = nil
-	for _, e := range b.p.Environments {
+	for _, e := range sim.p.Environments {
 		p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
 	}
-	if err := st.CreateProfile(b.ctx, &p); err != nil {
-		t.Fatal(err)
+	if err := st.CreateProfile(sim.ctx, &p); err != nil {
+		b.Fatal(err)
 	}
 	st.Close()
-	floorWall, floorRSS, floorOut := child("floor", db)
-	syncWall, syncRSS, syncOut := child("1", db)
+	var x benchFigures
+	floorWall, floorRSS, floorOut := child("floor")
+	syncWall, syncRSS, syncOut := child("1")
 	if os.Getenv("CHILD_MEMTRACE") != "" {
-		t.Logf("sync child:\n%s", syncOut)
+		b.Logf("sync child:\n%s", syncOut)
 	}
-	runs, err := openStore(t, db).Runs(b.ctx, storeRunFilter(p.ID))
+	st, err = db.Open(sim.ctx, url)
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	var rows, reqs int64
+	defer st.Close()
+	runs, err := st.Runs(sim.ctx, storeRunFilter(p.ID))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var reqs int64
 	for _, r := range runs {
-		rows += r.Counts["audit_rows"]
+		if r.Status != sam.RunSucceeded {
+			b.Fatalf("run %d (%s) ended %s: %s", r.ID, r.Kind, r.Status, r.Error)
+		}
+		x.rows += r.Counts["audit_rows"]
 		reqs += r.Requests
 	}
 	for _, line := range strings.Split(syncOut, "\n") {
-		if strings.HasPrefix(line, "phases: ") {
-			t.Logf("sync %s", line)
+		if rest, ok := strings.CutPrefix(line, "phases: "); ok {
+			b.Logf("sync phases: %s", rest)
+			var subs, read, commit string
+			if _, err := fmt.Sscanf(rest, "subscriptions %s activity read and staged %s activity commit %s", &subs, &read, &commit); err == nil {
+				x.subs, _ = time.ParseDuration(strings.TrimSuffix(subs, ","))
+				x.read, _ = time.ParseDuration(strings.TrimSuffix(read, ","))
+				x.commit, _ = time.ParseDuration(commit)
+			}
 		}
 	}
-	t.Logf("%d users: full sync %v (%d requests, %d audit rows), peak RSS %.1f MB; floor %v (%s, peak RSS %.1f MB); ratio %.2f",
-		users, syncWall.Round(time.Millisecond), reqs, rows, float64(syncRSS)/(1<<20), floorWall.Round(time.Millisecond),
+	b.Logf("%s: full sync %v (%d requests, %d audit rows), peak RSS %.1f MB; floor %v (%s, peak RSS %.1f MB); ratio %.2f",
+		kind, syncWall.Round(time.Millisecond), reqs, x.rows, float64(syncRSS)/(1<<20), floorWall.Round(time.Millisecond),
 		strings.TrimSpace(floorOut), float64(floorRSS)/(1<<20), float64(syncWall)/float64(floorWall))
-	if syncRSS > 256<<20 {
-		t.Errorf("peak RSS %.1f MB, target < 256 MB", float64(syncRSS)/(1<<20))
-	}
+	x.wall, x.floor, x.rss = syncWall, floorWall, syncRSS
+	return x
 }
 
 // childFloor fetches and decodes every page a full sync reads (users,

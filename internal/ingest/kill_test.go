@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/ingest"
 	"github.com/seatwise/seatwise/internal/mscloud"
 	"github.com/seatwise/seatwise/internal/odata"
+	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 	"github.com/seatwise/seatwise/internal/store/sqlite"
@@ -59,7 +61,8 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	// The benchmark's PostgreSQL cluster (pgtest) stops with the tests.
+	pgtest.Main(m)
 }
 
 // childSync syncs the profile named in the environment into the database
@@ -145,8 +148,13 @@ func childSync() error {
 	return nil
 }
 
+// openChildStore opens CHILD_DB: a SQLite file path, or a database URL
+// (the benchmark's sqlite:// and postgres:// stores).
 func openChildStore() (store.Store, error) {
-	return sqlite.Open(context.Background(), os.Getenv("CHILD_DB"))
+	if path := os.Getenv("CHILD_DB"); !strings.Contains(path, "://") {
+		return sqlite.Open(context.Background(), path)
+	}
+	return db.Open(context.Background(), os.Getenv("CHILD_DB"))
 }
 
 func storeRunFilter(profileID int64) store.RunFilter { return store.RunFilter{ProfileID: profileID} }
