@@ -119,6 +119,10 @@ func matchGraph(method, path string) (*graphRoute, []string) {
 		return &graphRoute{"POST /users/{id}/reprocessLicenseAssignment", true, 1, permLicWrite, (*graphCall).reprocess}, seg
 	case is("DELETE", "groups", "*", "members", "*", "$ref"):
 		return &graphRoute{"DELETE /groups/{id}/members/{id}/$ref", true, 1, permGroupMemW, (*graphCall).removeMember}, seg
+	case is("POST", "groups", "*", "members", "$ref"):
+		return &graphRoute{"POST /groups/{id}/members/$ref", true, 1, permGroupMemW, (*graphCall).addMember}, seg
+	case is("GET", "users", "*", "manager"):
+		return &graphRoute{"GET /users/{id}/manager", false, 1, permUserRead, (*graphCall).manager}, seg
 	case is("POST", "$batch"):
 		return &graphRoute{"POST /$batch", false, 0, nil, (*graphCall).batchRequest}, seg
 	}

@@ -54,6 +54,8 @@ type Tenant struct {
 
 	envs []*envRec
 
+	managers map[int32]int32 // user -> manager (SetManager, manager.go)
+
 	entities  []string // objecttypecodes, interned
 	entityIdx map[string]uint8
 
