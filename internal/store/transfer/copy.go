@@ -304,21 +304,78 @@ func (c *copier) prepareTarget(tables []Table) error {
 	if err != nil {
 		return err
 	}
+	var empty []string // children first
 	for i := len(tables) - 1; i >= 0; i-- {
 		t := tables[i]
-		var n int64
-		if !c.opt.Replace {
-			if err := c.dst.QueryRowContext(c.ctx, `SELECT count(*) FROM `+quote(t.Name)).Scan(&n); err != nil {
-				return sam.Wrap(sam.EUNAVAILABLE, err, "read the target's table %s", t.Name)
-			}
-			if n > seeded[t.Name] {
-				return sam.Errorf(sam.ECONFLICT, "the target database is not empty (table %s holds rows): copy only into a new, empty database, or replace its contents explicitly", t.Name)
-			}
+		if c.opt.Replace {
+			empty = append(empty, t.Name)
+			continue
 		}
-		if c.opt.Replace || n > 0 {
-			if _, err := c.dst.ExecContext(c.ctx, `DELETE FROM `+quote(t.Name)); err != nil {
-				return sam.Wrap(sam.EUNAVAILABLE, err, "empty the target's table %s", t.Name)
+		var n int64
+		if err := c.dst.QueryRowContext(c.ctx, `SELECT count(*) FROM `+quote(t.Name)).Scan(&n); err != nil {
+			return sam.Wrap(sam.EUNAVAILABLE, err, "read the target's table %s", t.Name)
+		}
+		if n > seeded[t.Name] {
+			return sam.Errorf(sam.ECONFLICT, "the target database is not empty (table %s holds rows): copy only into a new, empty database, or replace its contents explicitly", t.Name)
+		}
+		if n > 0 {
+			empty = append(empty, t.Name)
+		}
+	}
+	return c.emptyTables(empty)
+}
+
+// emptyTables deletes every row of tables (children first) in the target
+// transaction. Append-only tables refuse DELETE through triggers: PostgreSQL
+// empties them with TRUNCATE (which fires no row trigger); on SQLite their
+// triggers are dropped and re-created around the DELETE, inside the same
+// transaction.
+func (c *copier) emptyTables(tables []string) error {
+	if len(tables) == 0 {
+		return nil
+	}
+	if c.toKind == db.Postgres {
+		quoted := make([]string, len(tables))
+		for i, t := range tables {
+			quoted[i] = quote(t)
+		}
+		if _, err := c.dst.ExecContext(c.ctx, `TRUNCATE `+strings.Join(quoted, ", ")); err != nil {
+			return sam.Wrap(sam.EUNAVAILABLE, err, "empty the target's tables %s", strings.Join(tables, ", "))
+		}
+		return nil
+	}
+	type trigger struct{ name, sql string }
+	var triggers []trigger
+	for _, t := range tables {
+		rows, err := c.dst.QueryContext(c.ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?`, t)
+		if err != nil {
+			return sam.Wrap(sam.EUNAVAILABLE, err, "read the triggers of %s", t)
+		}
+		for rows.Next() {
+			var tr trigger
+			if err := rows.Scan(&tr.name, &tr.sql); err != nil {
+				rows.Close()
+				return sam.Wrap(sam.EUNAVAILABLE, err, "read the triggers of %s", t)
 			}
+			triggers = append(triggers, tr)
+		}
+		if err := closeRows(rows); err != nil {
+			return sam.Wrap(sam.EUNAVAILABLE, err, "read the triggers of %s", t)
+		}
+	}
+	for _, tr := range triggers {
+		if _, err := c.dst.ExecContext(c.ctx, `DROP TRIGGER `+quote(tr.name)); err != nil {
+			return sam.Wrap(sam.EUNAVAILABLE, err, "drop trigger %s while emptying the target", tr.name)
+		}
+	}
+	for _, t := range tables {
+		if _, err := c.dst.ExecContext(c.ctx, `DELETE FROM `+quote(t)); err != nil {
+			return sam.Wrap(sam.EUNAVAILABLE, err, "empty the target's table %s", t)
+		}
+	}
+	for _, tr := range triggers {
+		if _, err := c.dst.ExecContext(c.ctx, tr.sql); err != nil {
+			return sam.Wrap(sam.EUNAVAILABLE, err, "re-create trigger %s", tr.name)
 		}
 	}
 	return nil
