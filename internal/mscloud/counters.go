@@ -21,6 +21,16 @@ type Counters struct {
 	// Enforced counts 429s served by the real limits (not random faults),
 	// per "kind limit", e.g. "dataverse concurrent".
 	Enforced map[string]int64 `json:"enforced"`
+	// LimitViolations counts requests that arrived while their identity
+	// already had the concurrency limit in flight on the same environment
+	// (Limits.DataverseConcurrent, or Microsoft's 52 when enforcement is
+	// off), per host kind: requests beyond the documented limit, whether
+	// they were answered 429 or served. A client within the limit keeps
+	// this at zero.
+	LimitViolations map[string]int64 `json:"limit_violations"`
+	// PeakConcurrent is the most requests one identity had in flight at
+	// once on one environment, per host kind.
+	PeakConcurrent map[string]int64 `json:"peak_concurrent"`
 }
 
 type counters struct {
@@ -34,7 +44,8 @@ func newCounters() *counters {
 }
 
 func emptyCounters() Counters {
-	return Counters{Requests: map[string]int64{}, Throttles: map[string]int64{}, Faults: map[string]int64{}, Violations: map[string]int64{}, Enforced: map[string]int64{}}
+	return Counters{Requests: map[string]int64{}, Throttles: map[string]int64{}, Faults: map[string]int64{}, Violations: map[string]int64{},
+		Enforced: map[string]int64{}, LimitViolations: map[string]int64{}, PeakConcurrent: map[string]int64{}}
 }
 
 func (s *Server) count(kind HostKind, route string) {
@@ -86,6 +97,20 @@ func (c *counters) enforced(kind HostKind, limit string) {
 	c.c.Throttles[string(kind)]++
 }
 
+// concurrency records one request's arrival: over when it exceeded the
+// concurrency limit, inflight the requests in flight with it (0 when it
+// was not admitted).
+func (c *counters) concurrency(kind HostKind, over bool, inflight int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if over {
+		c.c.LimitViolations[string(kind)]++
+	}
+	if int64(inflight) > c.c.PeakConcurrent[string(kind)] {
+		c.c.PeakConcurrent[string(kind)] = int64(inflight)
+	}
+}
+
 // Counters returns a copy of the counters.
 func (s *Server) Counters() Counters {
 	s.counters.mu.Lock()
@@ -94,6 +119,7 @@ func (s *Server) Counters() Counters {
 	for _, p := range []struct{ dst, src map[string]int64 }{
 		{out.Requests, s.counters.c.Requests}, {out.Throttles, s.counters.c.Throttles}, {out.Faults, s.counters.c.Faults},
 		{out.Violations, s.counters.c.Violations}, {out.Enforced, s.counters.c.Enforced},
+		{out.LimitViolations, s.counters.c.LimitViolations}, {out.PeakConcurrent, s.counters.c.PeakConcurrent},
 	} {
 		for k, v := range p.src {
 			p.dst[k] = v

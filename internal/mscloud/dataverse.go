@@ -1,8 +1,10 @@
 package mscloud
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -109,12 +111,15 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		return
 	}
 	now := time.Now()
-	s.counters.noteArrival(HostDataverse, p.key(), now)
+	// Limits, waits and violations are per identity per environment (a
+	// web server of its own at Microsoft).
+	ident := e.org + "/" + p.key()
+	s.counters.noteArrival(HostDataverse, ident, now)
 	fault, ra := s.faults.draw(HostDataverse, r.Method == http.MethodGet)
 	switch fault {
 	case FaultThrottle:
 		s.counters.fault(HostDataverse, fault, true)
-		s.counters.noteWait(HostDataverse, p.key(), now, secondsDur(float64(int(ra+0.999))))
+		s.counters.noteWait(HostDataverse, ident, now, secondsDur(float64(int(ra+0.999))))
 		w.Header().Set("Retry-After", formatRetryAfter(ra, true))
 		w.Header().Set("x-ms-ratelimit-burst-remaining-xrm-requests", "0")
 		code, msg := dvThrottle(s.Counters().Throttles[string(HostDataverse)])
@@ -126,7 +131,7 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		return
 	case FaultUnavailable:
 		s.counters.fault(HostDataverse, fault, false)
-		s.counters.noteWait(HostDataverse, p.key(), now, secondsDur(float64(int(ra+0.999))))
+		s.counters.noteWait(HostDataverse, ident, now, secondsDur(float64(int(ra+0.999))))
 		w.Header().Set("Retry-After", formatRetryAfter(ra, true))
 		d.error(http.StatusServiceUnavailable, "0x80040216", "The service is temporarily unavailable. Try again later.")
 		return
@@ -135,37 +140,22 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		dropConnection(w)
 		return
 	}
-	ident := e.org + "/" + p.key()
-	limit, wait, remaining := s.limits.dataverseEnter(ident, now)
-	if limit != "" {
-		s.counters.enforced(HostDataverse, limit)
-		s.counters.noteWait(HostDataverse, p.key(), now, wait)
-		w.Header().Set("Retry-After", formatRetryAfter(wait.Seconds(), true))
-		w.Header().Set("x-ms-ratelimit-burst-remaining-xrm-requests", "0")
-		l := s.limits.get()
-		switch limit {
-		case "concurrent":
-			d.error(http.StatusTooManyRequests, "0x80072326", fmt.Sprintf("Number of concurrent requests exceeded the limit of %d.", l.DataverseConcurrent))
-		case "execution":
-			d.error(http.StatusTooManyRequests, "0x80072321", fmt.Sprintf("Combined execution time of incoming requests exceeded limit of %d milliseconds over time window of %d seconds. Decrease number of concurrent requests or reduce the duration of requests and try again later.", time.Duration(l.DataverseExecution).Milliseconds(), int(s.limits.window().Seconds())))
-		default:
-			win := time.Duration(l.DataverseWindow)
-			if win <= 0 {
-				win = 300 * time.Second
-			}
-			d.error(http.StatusTooManyRequests, "0x80072322", fmt.Sprintf("Number of requests exceeded the limit of %d over time window of %d seconds.", l.DataverseRequests, int(win.Seconds())))
-		}
+	adm := s.limits.dataverseEnter(ident, now)
+	s.counters.concurrency(HostDataverse, adm.over, adm.inflight)
+	if adm.limit != "" {
+		s.serviceProtection(d, ident, now, adm)
 		return
 	}
-	defer s.limits.dataverseLeave(ident, now)
+	// The request leaves the identity's concurrency count when its answer
+	// starts: a client that has read the answer can never find it still
+	// counted.
+	lw := &leaveWriter{ResponseWriter: w, leave: func() { s.limits.dataverseLeave(ident, now) }}
+	defer lw.done()
+	w = lw
+	d.w = lw
 	// Latency is service time: it counts against the concurrency limit.
 	s.sleep(r, HostDataverse)
-	if remaining >= 0 {
-		w.Header().Set("x-ms-ratelimit-burst-remaining-xrm-requests", strconv.Itoa(remaining))
-	} else {
-		w.Header().Set("x-ms-ratelimit-burst-remaining-xrm-requests", "5999")
-	}
-	w.Header().Set("x-ms-ratelimit-time-remaining-xrm-requests", "1,200,000.00")
+	rateLimitHeaders(w.Header(), adm)
 	d.parsePrefer()
 	if handler == nil {
 		d.error(http.StatusNotFound, "0x8006088a", "Resource not found for the segment '"+firstSegment(seg)+"'.")
@@ -181,6 +171,100 @@ func (s *Server) serveDataverse(w http.ResponseWriter, r *http.Request, rest str
 		return
 	}
 	handler(d, seg, caller)
+}
+
+// serviceProtection answers a request that broke an enforced limit:
+// 429 with Retry-After and the documented error of that limit.
+func (s *Server) serviceProtection(d *dvCall, ident string, now time.Time, adm dvAdmission) {
+	s.counters.enforced(HostDataverse, adm.limit)
+	s.counters.noteWait(HostDataverse, ident, now, adm.wait)
+	h := d.w.Header()
+	h.Set("Retry-After", formatRetryAfter(adm.wait.Seconds(), true))
+	h.Set("x-ms-ratelimit-burst-remaining-xrm-requests", "0")
+	l := s.limits.get()
+	win := int(s.limits.window().Seconds())
+	switch adm.limit {
+	case "concurrent":
+		d.error(http.StatusTooManyRequests, "0x80072326", fmt.Sprintf("Number of concurrent requests exceeded the limit of %d.", l.DataverseConcurrent))
+	case "execution":
+		h.Set("x-ms-ratelimit-time-remaining-xrm-requests", "0.00")
+		d.error(http.StatusTooManyRequests, "0x80072321", fmt.Sprintf("Combined execution time of incoming requests exceeded limit of %s milliseconds over time window of %d seconds. Decrease number of concurrent requests or reduce the duration of requests and try again later.", groupThousands(time.Duration(l.DataverseExecution).Milliseconds()), win))
+	default:
+		d.error(http.StatusTooManyRequests, "0x80072322", fmt.Sprintf("Number of requests exceeded the limit of %d over time window of %d seconds.", l.DataverseRequests, win))
+	}
+}
+
+// rateLimitHeaders sets the service-protection headers of an admitted
+// request: requests and execution time (ms) left in the window; the
+// documented defaults minus nothing when a limit is not enforced.
+func rateLimitHeaders(h http.Header, adm dvAdmission) {
+	if adm.remaining >= 0 {
+		h.Set("x-ms-ratelimit-burst-remaining-xrm-requests", strconv.Itoa(adm.remaining))
+	} else {
+		h.Set("x-ms-ratelimit-burst-remaining-xrm-requests", "5999")
+	}
+	left := int64(1_200_000)
+	if adm.execLeft >= 0 {
+		left = adm.execLeft.Milliseconds()
+	}
+	h.Set("x-ms-ratelimit-time-remaining-xrm-requests", groupThousands(left)+".00")
+}
+
+// groupThousands writes n with comma thousands separators (1,200,000).
+func groupThousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// leaveWriter calls leave once, when the answer starts (its header is
+// written) or when the handler returns without writing.
+type leaveWriter struct {
+	http.ResponseWriter
+	leave func()
+	left  bool
+}
+
+func (w *leaveWriter) done() {
+	if !w.left {
+		w.left = true
+		w.leave()
+	}
+}
+
+func (w *leaveWriter) WriteHeader(c int) {
+	w.done()
+	w.ResponseWriter.WriteHeader(c)
+}
+
+func (w *leaveWriter) Write(b []byte) (int, error) {
+	w.done()
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *leaveWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *leaveWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.done()
+	if h, ok := w.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("the connection cannot be hijacked")
 }
 
 // dvThrottle rotates through the three service-protection errors.

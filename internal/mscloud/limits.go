@@ -6,7 +6,16 @@ import (
 )
 
 // Limits turns on real enforcement of Microsoft's service-protection
-// limits (wall clock). Zero values leave a limit off.
+// limits. Zero values leave a limit off. Windows follow the wall clock;
+// tests scale them down with DataverseWindow (and a proportionally smaller
+// DataverseRequests / DataverseExecution), since the simulator's tenant
+// clock does not drive them. MicrosoftLimits returns the documented values.
+//
+// Whether enforced or not, every Dataverse request that arrives while its
+// identity already has the concurrency limit in flight on the same
+// environment (DataverseConcurrent, or Microsoft's 52 when that is off)
+// counts in Counters.LimitViolations, and Counters.PeakConcurrent keeps
+// the most requests one identity had in flight at once.
 type Limits struct {
 	// DataverseConcurrent is the number of concurrent requests one identity
 	// may have in flight per environment (Microsoft: 52); the next one gets
@@ -26,6 +35,20 @@ type Limits struct {
 	// follow the documented table (GET users 2, subscribedSkus 3,
 	// licenseDetails 2, other GET 1, writes 1; $select -1, $top<20 -1, min 1).
 	GraphResourceUnits int `json:"graph_resource_units,omitempty"`
+}
+
+// DocumentedDataverseConcurrent is Microsoft's concurrency limit per user
+// per web server, the threshold of Counters.LimitViolations when
+// Limits.DataverseConcurrent is off.
+const DocumentedDataverseConcurrent = 52
+
+// MicrosoftLimits returns the documented defaults: Dataverse 52 concurrent
+// requests, 6,000 requests and 20 minutes of execution time per 300-second
+// sliding window per identity and environment; Graph 8,000 resource units
+// per 10 s per app and tenant (a large tenant).
+func MicrosoftLimits() Limits {
+	return Limits{DataverseConcurrent: 52, DataverseRequests: 6000, DataverseWindow: Duration(300 * time.Second),
+		DataverseExecution: Duration(20 * time.Minute), GraphResourceUnits: 8000}
 }
 
 type limiter struct {
@@ -63,16 +86,31 @@ func (l *limiter) get() Limits {
 	return l.cfg
 }
 
+// dvAdmission is what dataverseEnter decided about one request.
+type dvAdmission struct {
+	limit     string        // the limit broken, "" when admitted
+	wait      time.Duration // Retry-After when not admitted
+	remaining int           // requests left in the window (-1: limit off)
+	execLeft  time.Duration // execution time left in the window (-1: limit off)
+	over      bool          // arrived with the concurrency limit already in flight
+	inflight  int           // requests in flight with this one (when admitted)
+}
+
 // dataverseEnter admits one request of identity or says which limit it
 // broke and how long to wait. On admission the caller must call
-// dataverseLeave when done. remaining is the requests left in the window
-// (-1 when the window limit is off).
-func (l *limiter) dataverseEnter(identity string, now time.Time) (limit string, wait time.Duration, remaining int) {
+// dataverseLeave when done.
+func (l *limiter) dataverseEnter(identity string, now time.Time) (a dvAdmission) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	remaining = -1
-	if l.cfg.DataverseConcurrent > 0 && l.inflight[identity] >= l.cfg.DataverseConcurrent {
-		return "concurrent", time.Second, remaining
+	a.remaining, a.execLeft = -1, -1
+	climit := l.cfg.DataverseConcurrent
+	if climit <= 0 {
+		climit = DocumentedDataverseConcurrent
+	}
+	a.over = l.inflight[identity] >= climit
+	if l.cfg.DataverseConcurrent > 0 && a.over {
+		a.limit, a.wait = "concurrent", time.Second
+		return a
 	}
 	if l.cfg.DataverseExecution > 0 {
 		win := l.window()
@@ -88,8 +126,10 @@ func (l *limiter) dataverseEnter(identity string, now time.Time) (limit string, 
 			total += x.d
 		}
 		if total >= time.Duration(l.cfg.DataverseExecution) {
-			return "execution", sp[0].end.Add(win).Sub(now), remaining
+			a.limit, a.wait = "execution", sp[0].end.Add(win).Sub(now)
+			return a
 		}
+		a.execLeft = time.Duration(l.cfg.DataverseExecution) - total
 	}
 	if l.cfg.DataverseRequests > 0 {
 		win := l.window()
@@ -101,14 +141,16 @@ func (l *limiter) dataverseEnter(identity string, now time.Time) (limit string, 
 		ts = ts[i:]
 		if len(ts) >= l.cfg.DataverseRequests {
 			l.windows[identity] = ts
-			return "requests", ts[0].Add(win).Sub(now), 0
+			a.limit, a.wait, a.remaining = "requests", ts[0].Add(win).Sub(now), 0
+			return a
 		}
 		ts = append(ts, now)
 		l.windows[identity] = ts
-		remaining = l.cfg.DataverseRequests - len(ts)
+		a.remaining = l.cfg.DataverseRequests - len(ts)
 	}
 	l.inflight[identity]++
-	return "", 0, remaining
+	a.inflight = l.inflight[identity]
+	return a
 }
 
 func (l *limiter) window() time.Duration {
