@@ -21,6 +21,8 @@ import (
 type Store interface {
 	EntitlementStore    // entitlements and licence positions (entitlement.go)
 	SecretRotationStore // every profile's sealed secrets, for key rotation (secrets.go)
+	UsageSnapshotStore  // daily usage snapshots behind the dashboard's trends (usagesnapshot.go)
+	IdentityStore       // OpenID Connect identities linked to accounts (identity.go)
 	ReclaimStore        // reclamation settings, rules, exclusions, candidates (reclaim.go)
 
 	// Dialect returns "sqlite" or "postgres".

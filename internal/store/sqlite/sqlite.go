@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	msqlite "modernc.org/sqlite"
@@ -139,10 +140,46 @@ func pingBusy(ctx context.Context, db *sql.DB) error {
 	}
 }
 
+// ReadConns is the number of read-only connections of a file database,
+// next to its one writer: in WAL mode readers do not wait for the writer
+// nor for each other, so the server's listings and dashboards answer while
+// a sync commits.
+const ReadConns = 4
+
+// MmapBytes is how much of a file database the read connections map into
+// memory: pages are then read without a system call each (the operating
+// system's page cache is shared by all of them).
+const MmapBytes = 1 << 30
+
+// openReader opens the read-only pool of the database file at path.
+func openReader(ctx context.Context, path string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(BusyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "query_only(1)")
+	q.Add("_pragma", "cache_size("+strconv.Itoa(-CacheKiB)+")")
+	q.Add("_pragma", "mmap_size("+strconv.Itoa(MmapBytes)+")")
+	q.Set("_error_rc", "1")
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, sam.Wrap(sam.EUNAVAILABLE, err, "open SQLite database %s for reading", path)
+	}
+	db.SetMaxOpenConns(ReadConns)
+	db.SetMaxIdleConns(ReadConns)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, sam.Wrap(sam.EUNAVAILABLE, err, "open SQLite database %s for reading", path)
+	}
+	return db, nil
+}
+
 // Open opens (creating it when missing) the SQLite database file at path,
-// applies pending migrations and returns the store. EUNAVAILABLE when the
-// file cannot be opened, EINVALID when the database was migrated by a newer
-// Seatwise.
+// applies pending migrations and returns the store. A file database gets a
+// pool of ReadConns read-only connections for the store's read queries
+// besides its writer; an in-memory one has the writer only. EUNAVAILABLE
+// when the file cannot be opened, EINVALID when the database was migrated by
+// a newer Seatwise.
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	db, err := openDB(ctx, path)
 	if err != nil {
@@ -152,7 +189,16 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, Dialect), nil
+	st := sqlstore.New(db, Dialect)
+	if path != ":memory:" && !strings.Contains(path, "mode=memory") && !strings.HasPrefix(path, "file::memory:") {
+		rdb, err := openReader(ctx, path)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		st.SetReader(rdb)
+	}
+	return st, nil
 }
 
 // Migrate applies pending migrations to the SQLite database at path

@@ -146,6 +146,9 @@ func (s *Store) finishRun(ctx context.Context, tx *sql.Tx, r *sam.Run) error {
 		r.ID, string(r.Status), s.ts(fin), counts, r.Requests, r.Throttles, r.Retries, warnings, r.Error); err != nil {
 		return err
 	}
+	if err := s.snapshotAfterRun(ctx, tx, r); err != nil {
+		return err
+	}
 	return discard(ctx, tx, r.ID)
 }
 

@@ -72,7 +72,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
 
 // User returns a user by id.
 func (s *Store) User(ctx context.Context, id int64) (*store.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sam.Errorf(sam.ENOTFOUND, "user %d not found", id)
 	}
@@ -152,7 +152,7 @@ func (s *Store) CreateSession(ctx context.Context, x *store.Session) error {
 func (s *Store) Session(ctx context.Context, idHash string) (*store.Session, error) {
 	x := &store.Session{}
 	var created, expires nullTime
-	err := s.db.QueryRowContext(ctx, `SELECT id_hash, user_id, csrf_token, created_at, expires_at FROM sessions WHERE id_hash = $1`,
+	err := s.reader().QueryRowContext(ctx, `SELECT id_hash, user_id, csrf_token, created_at, expires_at FROM sessions WHERE id_hash = $1`,
 		idHash).Scan(&x.IDHash, &x.UserID, &x.CSRFToken, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sam.Errorf(sam.ENOTFOUND, "session not found")
@@ -224,7 +224,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, t *store.APIToken) error {
 
 // APITokenByHash returns a token by the hash of its secret.
 func (s *Store) APITokenByHash(ctx context.Context, hash string) (*store.APIToken, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE token_hash = $1`, hash))
+	t, err := scanToken(s.reader().QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE token_hash = $1`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sam.Errorf(sam.ENOTFOUND, "API token not found")
 	}
@@ -317,6 +317,14 @@ func (s *Store) AuditEntries(ctx context.Context, f store.AuditFilter) ([]*store
 // last activity: older than any real evidence.
 var noActivity = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// noActivityOrder is the sort expression of "last_activity" per dialect:
+// written with a literal (not a parameter) so that it matches the
+// expression index subscriptions_last_activity (migration 0050).
+var noActivityOrder = map[string]string{
+	"sqlite":   "COALESCE(last_activity, '0001-01-01T00:00:00.000000Z')",
+	"postgres": "COALESCE(last_activity, '0001-01-01 00:00:00+00'::timestamptz)",
+}
+
 // SearchSubscriptions returns one page of subscriptions matching q.
 func (s *Store) SearchSubscriptions(ctx context.Context, q store.SubscriptionQuery) ([]*sam.Subscription, error) {
 	var a args
@@ -352,7 +360,7 @@ func (s *Store) SearchSubscriptions(ctx context.Context, q store.SubscriptionQue
 	}
 	col := func() string {
 		if sortKey == "last_activity" {
-			return "COALESCE(last_activity, " + a.add(s.ts(noActivity)) + ")"
+			return noActivityOrder[s.d.Name]
 		}
 		return sortKey
 	}
@@ -388,7 +396,7 @@ func (s *Store) SearchSubscriptions(ctx context.Context, q store.SubscriptionQue
 	}
 	query := `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY ` + order + ` LIMIT ` + a.add(limit)
-	rows, err := s.db.QueryContext(ctx, query, a...)
+	rows, err := s.reader().QueryContext(ctx, query, a...)
 	if err != nil {
 		return nil, s.fail(err, "search subscriptions")
 	}
@@ -414,7 +422,7 @@ func (s *Store) UsageCounts(ctx context.Context, profileID int64, openOnly bool)
 	if openOnly {
 		where = append(where, "closed_at IS NULL")
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT profile_id, sku_id, usage_class, count(*) FROM subscriptions WHERE `+
+	rows, err := s.reader().QueryContext(ctx, `SELECT profile_id, sku_id, usage_class, count(*) FROM subscriptions WHERE `+
 		strings.Join(where, " AND ")+` GROUP BY profile_id, sku_id, usage_class ORDER BY profile_id, sku_id, usage_class`, a...)
 	if err != nil {
 		return nil, s.fail(err, "count subscriptions")

@@ -14,7 +14,22 @@ import (
 // Store implements store.Store over a database/sql handle.
 type Store struct {
 	db *sql.DB
+	rd *sql.DB // read-only pool of hot read queries (see SetReader); nil: db
 	d  Dialect
+}
+
+// SetReader gives the store a read-only pool of the same database for its
+// hot read queries (subscription listings, usage counts, sessions, tokens),
+// so that they do not queue behind the writer. Call it before use; Close
+// closes it too.
+func (s *Store) SetReader(rdb *sql.DB) { s.rd = rdb }
+
+// reader is the pool read queries use.
+func (s *Store) reader() querier {
+	if s.rd != nil {
+		return s.rd
+	}
+	return s.db
 }
 
 var _ store.Store = (*Store)(nil)
@@ -30,7 +45,12 @@ func (s *Store) DB() *sql.DB { return s.db }
 func (s *Store) Dialect() string { return s.d.Name }
 
 // Close releases the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.rd != nil {
+		s.rd.Close()
+	}
+	return s.db.Close()
+}
 
 // querier is what *sql.DB and *sql.Tx have in common.
 type querier interface {

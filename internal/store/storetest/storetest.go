@@ -68,6 +68,7 @@ func Run(t *testing.T, open Opener) {
 	tests = append(tests, serverTests...)
 	tests = append(tests, secretTests...)
 	tests = append(tests, reclaimTests...)
+	tests = append(tests, insightTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // every subtest has its own store
