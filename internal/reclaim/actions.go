@@ -115,8 +115,8 @@ func (e *Engine) Keep(ctx context.Context, id int64, actor, reason string) (*sto
 		}
 		n.Recipients, n.ApprovalGroup, n.Actions = recipients, r.ApprovalGroup, []string{ActionApprove, ActionDeny}
 		if err := e.Notifier.Notify(ctx, n); err != nil {
-			e.audit(ctx, ActorSystem, "reclaim.notify", c, 502, "approvers could not be notified: "+sam.ErrorMessage(err))
-			c.Message += "; the approvers could not be notified (" + sam.ErrorMessage(err) + "): approve or deny in Seatwise"
+			e.audit(ctx, ActorSystem, "reclaim.notify", c, 502, "approvers could not be notified: "+errText(err))
+			c.Message += "; the approvers could not be notified (" + errText(err) + "): approve or deny in Seatwise"
 			if err := e.Store.UpdateCandidate(ctx, c, c.State, nil); err != nil {
 				return c, err
 			}

@@ -290,3 +290,12 @@ func DescribeRule(r *store.ReclaimRule) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// errText is an error's message for a person: the *sam.Error message, or
+// the error's own text for errors from elsewhere (a notifier).
+func errText(err error) string {
+	if msg := sam.ErrorMessage(err); msg != "internal error" {
+		return msg
+	}
+	return err.Error()
+}

@@ -107,9 +107,9 @@ func (e *Engine) callRemove(ctx context.Context, g Graph, c *store.Candidate, ac
 	case sam.IsCode(err, sam.EUNAVAILABLE), sam.IsCode(err, sam.EINTERNAL):
 		return 0, err
 	default:
-		why := "Microsoft Graph refused the removal: " + sam.ErrorMessage(err)
+		why := "Microsoft Graph refused the removal: " + errText(err)
 		if c.Method == store.MethodGroup {
-			why = fmt.Sprintf("the licence is assigned by group %s and removing the user from it is not permitted: %s; remove the user from the group in Entra or grant GroupMember.ReadWrite.All", c.AssignedByGroup, sam.ErrorMessage(err))
+			why = fmt.Sprintf("the licence is assigned by group %s and removing the user from it is not permitted: %s; remove the user from the group in Entra or grant GroupMember.ReadWrite.All", c.AssignedByGroup, errText(err))
 		}
 		e.audit(ctx, actor, "reclaim.remove.refused", c, 403, why)
 		return outAttention, e.attention(ctx, c, actor, why)
@@ -262,7 +262,7 @@ func (e *Engine) callUndo(ctx context.Context, g Graph, c *store.Candidate, acto
 		if sam.IsCode(err, sam.EUNAVAILABLE) || sam.IsCode(err, sam.EINTERNAL) {
 			return err
 		}
-		c.Intent, c.Message = store.IntentNone, "undo failed: "+sam.ErrorMessage(err)
+		c.Intent, c.Message = store.IntentNone, "undo failed: "+errText(err)
 		e.audit(ctx, actor, "reclaim.undo.refused", c, 400, c.Message)
 		if uerr := e.Store.UpdateCandidate(ctx, c, c.State, nil); uerr != nil {
 			return uerr

@@ -175,7 +175,7 @@ func (e *Engine) start(ctx context.Context, p *sam.Profile, set store.ReclaimSet
 	n.Recipients, n.Actions, n.Deadline = []string{c.UPN}, []string{ActionKeep, ActionRelease}, deadline
 	if err := e.Notifier.Notify(ctx, n); err != nil {
 		res.Attention++
-		c.State, c.DueAt, c.Message = store.StateAttention, time.Time{}, "the user could not be notified: "+sam.ErrorMessage(err)
+		c.State, c.DueAt, c.Message = store.StateAttention, time.Time{}, "the user could not be notified: "+errText(err)
 		e.audit(ctx, ActorSystem, "reclaim.notify", c, 502, c.Message)
 		return e.move(ctx, c, store.StateReady, ActorSystem, c.Message)
 	}
@@ -245,12 +245,11 @@ func (e *Engine) Staleness(ctx context.Context, p *sam.Profile, set store.Reclai
 			return fmt.Sprintf("the last %s run of profile %s (run %d) failed: %s", kind, p.Name, last.ID, last.Error), nil
 		case len(last.Warnings) > 0:
 			return fmt.Sprintf("the last %s run of profile %s (run %d) ended with warnings: %s", kind, p.Name, last.ID, strings.Join(last.Warnings, "; ")), nil
-		case last.FinishedAt == nil || now.Sub(*last.FinishedAt) > set.StalenessLimit:
-			at := "never"
-			if last.FinishedAt != nil {
-				at = last.FinishedAt.UTC().Format(time.RFC3339)
-			}
-			return fmt.Sprintf("the last %s run of profile %s finished %s, longer ago than the staleness limit %s: sync again first", kind, p.Name, at, set.StalenessLimit), nil
+		case now.Sub(last.StartedAt) > set.StalenessLimit:
+			// StartedAt is on the sync's clock and the data is at least
+			// that old.
+			return fmt.Sprintf("the last %s run of profile %s started %s, longer ago than the staleness limit %s: sync again first",
+				kind, p.Name, last.StartedAt.UTC().Format(time.RFC3339), set.StalenessLimit), nil
 		}
 	}
 	for _, env := range p.Environments {
