@@ -74,6 +74,11 @@ type Config struct {
 	// Now returns the current time, used for HTTP-date Retry-After values;
 	// nil means time.Now.
 	Now func() time.Time
+	// Budget, when set, admits every attempt (see Controller): requests
+	// wait for it after the MaxConcurrency slot and report their answer
+	// to it, so that every Client sharing it adapts together to
+	// throttling and rate-limit headers.
+	Budget *Controller
 }
 
 // Client sends requests to one Microsoft service. It is safe for concurrent
@@ -379,11 +384,29 @@ func (c *Client) attempt(ctx context.Context, r *Request, host string) (*respons
 	if tok.AccessToken != "" {
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	}
+	// The answer's status and headers go to the Budget when the body has
+	// been read (the service's execution time includes sending it).
+	var answer *http.Response
+	if c.cfg.Budget != nil {
+		permit, err := c.cfg.Budget.Acquire(ctx)
+		if err != nil {
+			return nil, tok, err
+		}
+		defer func() {
+			if answer == nil {
+				permit.Done(0, nil, 0)
+				return
+			}
+			ra, _ := ParseRetryAfter(answer.Header.Get("Retry-After"), c.cfg.Now())
+			permit.Done(answer.StatusCode, answer.Header, ra)
+		}()
+	}
 	c.counters.add(host, func(h *HostStats) { h.Requests++ })
 	res, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return nil, tok, transportError(err)
 	}
+	answer = res
 	defer res.Body.Close()
 	if res.StatusCode == http.StatusTooManyRequests {
 		c.counters.add(host, func(h *HostStats) { h.Throttles++ })
