@@ -237,7 +237,8 @@ func (c *Controller) broadcast() {
 // the count in flight.
 func (p *Permit) Done(status int, header http.Header, retryAfter time.Duration) {
 	c := p.c
-	<-c.b.global
+	// The global slot is given back after the counts are updated.
+	defer func() { <-c.b.global }()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inflight--
