@@ -1,0 +1,331 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Entry is one `go test -bench` invocation of a section.
+type Entry struct {
+	Pkg   string // e.g. ./internal/ingest
+	Bench string // the -bench pattern
+	// Env and Benchtime are the full run's; QuickEnv and QuickBenchtime
+	// replace them with -quick (nil / "" keep the full ones).
+	Env, QuickEnv             []string // NAME=VALUE
+	Benchtime, QuickBenchtime string   // default 1x
+	// QuickList: with -quick the benchmark is not run (its size is fixed
+	// and large) but `go test -list` must find it.
+	QuickList bool
+}
+
+// Section is a part of BENCHMARKS.md: what is measured, how, and the
+// figures of its entries.
+type Section struct {
+	ID, Title string
+	Method    string // markdown, how the figure is obtained
+	Entries   []Entry
+	// Render writes the figures (markdown) and returns the targets checked;
+	// nil renders a generic table of every metric.
+	Render func(b *strings.Builder, rs []Result) []Target
+	// Pending says why the section's benchmark may not exist yet; a
+	// pending section without figures does not fail the run.
+	Pending string
+}
+
+// pending are the sections whose benchmark is still being written.
+var pending = map[string]bool{"backfill": true}
+
+// Target is one target checked against a figure.
+type Target struct {
+	What   string // e.g. "full sync, 10,000 users, SQLite: ratio"
+	Target string // e.g. "< 1.5"
+	Figure string
+	Met    bool
+	Miss   string // by how much, when missed
+}
+
+// below checks value < limit.
+func below(what string, value, limit float64, unit string) Target {
+	t := Target{What: what, Target: "< " + num(limit) + unit, Figure: num(value) + unit, Met: value < limit}
+	if !t.Met {
+		t.Miss = fmt.Sprintf("by %s%s (%s×)", num(value-limit), unit, num(value/limit))
+	}
+	return t
+}
+
+// sections are the report's parts, in order.
+func sections() []Section {
+	return []Section{
+		{
+			ID: "sync", Title: "Full sync (subscriptions + activity) against the simulator",
+			Method: "The simulator runs in the benchmark process with a generated tenant (two Dataverse environments, 120 days of " +
+				"history); the sync runs in a child process into a fresh database and reports its own peak RSS (`VmHWM`). The " +
+				"**floor** is the same pages fetched and decoded by bare clients (Graph users, Dataverse system users and audits, " +
+				"same page sizes) in another child process of the same iteration. Ratio = sync wall time / floor wall time. " +
+				"`100000, 27 days` is the 100,000-user tenant with a 27-day analysis window: about 2 million audit rows. " +
+				"PostgreSQL is a throwaway local cluster (`internal/pgtest`); its server's memory is not in the RSS.",
+			Entries: []Entry{{Pkg: "./internal/ingest", Bench: "^BenchmarkFullSync$", Env: []string{"SEATWISE_BENCH=10000,100000@27"},
+				QuickEnv: []string{"SEATWISE_BENCH=300"}}},
+			Render: renderSync,
+		},
+		{
+			ID: "refresh", Title: "Daily refresh: requests as a fraction of a full sync",
+			Method: "A generated tenant is synced in full, its clock moves one day during which 0.5% of its users change " +
+				"(leavers, hires with a licence, department changes), and the next day's sync runs as the daily job does: a Graph " +
+				"delta round for subscriptions, the audits since the last run for activity. Requests are Graph and Dataverse " +
+				"requests (token requests excluded).",
+			Entries: []Entry{{Pkg: "./internal/tools/benchreport", Bench: "^BenchmarkDailyRefresh$", Env: []string{"SEATWISE_BENCH_USERS=10000"},
+				QuickEnv: []string{"SEATWISE_BENCH_USERS=200"}}},
+			Render: renderRefresh,
+		},
+		{
+			ID: "backfill", Title: "Parallel activity backfill vs sequential paging",
+			Method: "The activity backfill of about 2 million audit rows with 300 ms simulated latency per request, " +
+				"parallel (within the documented Dataverse concurrency limit) and sequential, side by side in one run; " +
+				"429 answers counted.",
+			Entries: []Entry{{Pkg: "./internal/ingest", Bench: "^BenchmarkBackfill", Env: []string{"SEATWISE_BENCH_BACKFILL=full"},
+				QuickEnv: []string{"SEATWISE_BENCH_BACKFILL=quick"}}},
+			Render:  renderBackfill,
+			Pending: "the parallel backfill and its benchmark (issue #10) are not in the repository yet.",
+		},
+		{
+			ID: "recon", Title: "Reconciliation",
+			Method: "Subscriptions are seeded directly with SQL (10% closed, six software models, 50 departments, 20 countries, " +
+				"entitlements per model); one op is one reconciliation of the profile (counts aggregated by the database from a " +
+				"partial index of open subscriptions, positions computed in Go, the snapshot stored). The breakdown splits the " +
+				"position of the same subscriptions by department and by country (SQLite).",
+			Entries: []Entry{
+				{Pkg: "./internal/recon", Bench: "^BenchmarkReconcile$", Env: []string{"SEATWISE_BENCH_SUBSCRIPTIONS=1000000"},
+					QuickEnv: []string{"SEATWISE_BENCH_SUBSCRIPTIONS=2000"}},
+				{Pkg: "./internal/recon", Bench: "^BenchmarkBreakdown$", Env: []string{"SEATWISE_BENCH_SUBSCRIPTIONS=1000000"},
+					QuickEnv: []string{"SEATWISE_BENCH_SUBSCRIPTIONS=2000"}},
+			},
+			Render: renderRecon,
+		},
+		{
+			ID: "load", Title: "API under load",
+			Method: "`seatwise serve`'s handler over 1,000,000 subscriptions, loaded from a second process (the test binary " +
+				"re-executed as a load generator) over loopback by 200 concurrent keep-alive clients for 20 measured seconds " +
+				"after a warm-up, on list and dashboard endpoints.",
+			Entries: []Entry{{Pkg: "./internal/web", Bench: "^BenchmarkServeLoad$",
+				Env:      []string{"SEATWISE_LOAD_SUBSCRIPTIONS=1000000", "SEATWISE_LOAD_CLIENTS=200", "SEATWISE_LOAD_SECONDS=20"},
+				QuickEnv: []string{"SEATWISE_LOAD_SUBSCRIPTIONS=2000", "SEATWISE_LOAD_CLIENTS=10", "SEATWISE_LOAD_SECONDS=1"}}},
+			Render: renderLoad,
+		},
+		{
+			ID: "api", Title: "API, one client and 200 in-process clients",
+			Method: "Through the whole handler chain (API token authentication, access check, JSON or HTML) over loopback, " +
+				"SQLite, 1,000,000 subscriptions; one op is one request (the usage report is computed on the first request, " +
+				"then cached until a run commits). `concurrent-200`: 200 clients in the same process as the server.",
+			Entries: []Entry{{Pkg: "./internal/web", Bench: "^BenchmarkAPI$", Env: []string{"SEATWISE_BENCH_SUBSCRIPTIONS=1000000"},
+				QuickEnv: []string{"SEATWISE_BENCH_SUBSCRIPTIONS=2000"}, Benchtime: "50x", QuickBenchtime: "2x"}},
+		},
+		{
+			ID: "store", Title: "Store: staging and committing runs (10,000 users)",
+			Method: "The store's side of a sync without HTTP: a full subscriptions run of 10,000 users (12,500 subscriptions, " +
+				"pages of 500), a delta run of 1% of them, an activity run of 50,000 staged rows, and a usage recompute.",
+			Entries: []Entry{
+				{Pkg: "./internal/store/sqlite", Bench: "^BenchmarkSync$", QuickList: true},
+				{Pkg: "./internal/store/postgres", Bench: "^BenchmarkSync$", QuickList: true},
+			},
+		},
+		{
+			ID: "jobs", Title: "Job queue: draining",
+			Method: "2,000 no-op jobs enqueued together, claimed, run and recorded one by one by one runner with four workers " +
+				"(three transactions per job).",
+			Entries: []Entry{{Pkg: "./internal/job", Bench: "^BenchmarkDrain$", Benchtime: "2000x", QuickBenchtime: "20x"}},
+		},
+		{
+			ID: "simulator", Title: "Simulator: pages served, 100,000-user tenant",
+			Method: "One op is one page fetched over HTTPS from the in-process simulator by a plain `net/http` client that reads " +
+				"the whole body but decodes only the next link (the simulator's cost, not a client's). Graph: `/users` with the " +
+				"licensing properties, 999 users a page; Dataverse: `audits`, 5,000 rows a page with annotations.",
+			Entries: []Entry{{Pkg: "./internal/mscloud", Bench: "^(BenchmarkGraphUsersPages|BenchmarkDataverseAuditPages)$",
+				Benchtime: "50x", QuickList: true}},
+		},
+		{
+			ID: "tenant", Title: "Simulated tenant model",
+			Method: "Generating the 100,000-user tenant (memory per user), and a full scan of its audit rows (three environments, " +
+				"120 days; rows are generated lazily per day from the seed, never stored).",
+			Entries: []Entry{{Pkg: "./internal/mscloud/tenant", Bench: "^(BenchmarkGenerate100k|BenchmarkAuditScan)$", QuickList: true}},
+		},
+		{
+			ID: "clients", Title: "Clients: decoding a page",
+			Method: "A recorded page decoded by the client: Dataverse, 5,000 audit rows with annotations (3.1 MB); Graph, 999 users.",
+			Entries: []Entry{
+				{Pkg: "./internal/dataverse", Bench: "^BenchmarkAuditsPage$", Benchtime: "20x", QuickBenchtime: "1x"},
+				{Pkg: "./internal/msgraph", Bench: "^BenchmarkUsersPage$", Benchtime: "20x", QuickBenchtime: "1x"},
+			},
+		},
+	}
+}
+
+// dbName names a result's database.
+func dbName(r Result) string {
+	switch d := r.Label("db"); {
+	case d == "sqlite" || strings.Contains(r.Name, "/sqlite"):
+		return "SQLite"
+	case d == "postgres" || strings.Contains(r.Name, "/postgres"):
+		return "PostgreSQL"
+	case d != "":
+		return d
+	case strings.HasPrefix(r.Name, "BenchmarkBreakdown/"):
+		return "SQLite"
+	}
+	return ""
+}
+
+// sortByDB orders results by name with SQLite before PostgreSQL.
+func sortByDB(rs []Result) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		ki := strings.ReplaceAll(rs[i].Name, "postgres", "~")
+		kj := strings.ReplaceAll(rs[j].Name, "postgres", "~")
+		return ki < kj
+	})
+}
+
+func renderSync(b *strings.Builder, rs []Result) []Target {
+	var ts []Target
+	b.WriteString("| users | window | database | audit rows read | full sync | floor | ratio | peak RSS (sync) | subscriptions / read / commit |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		window := "90 days"
+		if d := r.Label("days"); d != "" {
+			window = d + " days"
+		}
+		ratio, _ := r.Get("ratio")
+		wall, _ := r.Get("wall-s")
+		floor, _ := r.Get("floor-s")
+		rss, _ := r.Get("peak-RSS-MB")
+		rows, _ := r.Get("audit-rows")
+		subs, _ := r.Get("subs-s")
+		read, _ := r.Get("read-s")
+		commit, _ := r.Get("commit-s")
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s s | %s s | %s | %s MB | %s / %s / %s s |\n", thousands(r.Label("users")), window, dbName(r),
+			num(rows), fixed(wall), fixed(floor), fixed(ratio), fixed(rss), fixed(subs), fixed(read), fixed(commit))
+		what := fmt.Sprintf("full sync, %s users (%s), %s", thousands(r.Label("users")), window, dbName(r))
+		ts = append(ts, below(what+": ratio to the floor", ratio, 1.5, ""), below(what+": peak RSS", rss, 256, " MB"))
+	}
+	return ts
+}
+
+func renderRefresh(b *strings.Builder, rs []Result) []Target {
+	var ts []Target
+	b.WriteString("| users | database | full sync requests | refresh requests | users changed | refresh wall time | refresh / full |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		full, _ := r.Get("full-requests")
+		ref, _ := r.Get("refresh-requests")
+		pct, _ := r.Get("refresh-%")
+		ch, _ := r.Get("changed-users")
+		s, _ := r.Get("refresh-s")
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s s | %s%% |\n", thousands(r.Label("users")), dbName(r), num(full), num(ref), num(ch), fixed(s), fixed(pct))
+		ts = append(ts, below(fmt.Sprintf("daily refresh, %s users, %s: requests of a full sync", thousands(r.Label("users")), dbName(r)), pct, 3, "%"))
+	}
+	return ts
+}
+
+func renderBackfill(b *strings.Builder, rs []Result) []Target {
+	var ts []Target
+	b.WriteString("| benchmark | database | parallel | sequential | parallel / sequential | 429 answers |\n|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		par, _ := r.Get("parallel-s")
+		seq, _ := r.Get("sequential-s")
+		ratio, ok := r.Get("ratio")
+		if !ok && seq > 0 {
+			ratio = par / seq
+		}
+		n429, _ := r.Get("429s")
+		fmt.Fprintf(b, "| %s | %s | %s s | %s s | %s | %s |\n", r.Name, dbName(r), fixed(par), fixed(seq), fixed(ratio), num(n429))
+		ts = append(ts, below("parallel backfill "+r.Sub()+": time of sequential paging", ratio, 0.15, ""))
+	}
+	return ts
+}
+
+func renderRecon(b *strings.Builder, rs []Result) []Target {
+	var ts []Target
+	b.WriteString("| benchmark | database | subscriptions | time per op | allocated per op | allocations per op |\n|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		ns, _ := r.Get("ns/op")
+		bytes, _ := r.Get("B/op")
+		allocs, _ := r.Get("allocs/op")
+		subs := r.Label("subscriptions")
+		if v, ok := r.Get("subscriptions"); ok {
+			subs = num(v)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", r.Name, dbName(r), thousands(subs), duration(ns), sizeOf(bytes), num(allocs))
+		if strings.HasPrefix(r.Name, "BenchmarkReconcile/") {
+			what := fmt.Sprintf("reconciliation of %s subscriptions, %s", thousands(subs), dbName(r))
+			ts = append(ts, below(what, ns/1e9, 5, " s"))
+		}
+	}
+	return ts
+}
+
+func renderLoad(b *strings.Builder, rs []Result) []Target {
+	var ts []Target
+	b.WriteString("| database | p50 | p99 | max | requests/s | errors |\n|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		p50, _ := r.Get("p50-ms")
+		p99, _ := r.Get("p99-ms")
+		mx, _ := r.Get("max-ms")
+		rps, _ := r.Get("rps")
+		errs, _ := r.Get("errors")
+		fmt.Fprintf(b, "| %s | %s ms | %s ms | %s ms | %s | %s |\n", dbName(r), fixed(p50), fixed(p99), fixed(mx), num(rps), num(errs))
+		ts = append(ts, below("API under load, "+dbName(r)+": p99", p99, 100, " ms"))
+		t := Target{What: "API under load, " + dbName(r) + ": errors", Target: "0", Figure: num(errs), Met: errs == 0}
+		if !t.Met {
+			t.Miss = "by " + num(errs) + " errors"
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// renderGeneric writes a table of every result with all its metrics.
+func renderGeneric(b *strings.Builder, rs []Result) {
+	var units []string
+	seen := map[string]bool{}
+	for _, r := range rs {
+		for _, m := range r.Metrics {
+			if !seen[m.Unit] {
+				seen[m.Unit] = true
+				units = append(units, m.Unit)
+			}
+		}
+	}
+	b.WriteString("| benchmark |")
+	for _, u := range units {
+		b.WriteString(" " + unitTitle(u) + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(units)) + "\n")
+	for _, r := range rs {
+		b.WriteString("| " + r.Name + " |")
+		for _, u := range units {
+			v, ok := r.Get(u)
+			cell := ""
+			switch {
+			case !ok:
+			case u == "ns/op":
+				cell = duration(v)
+			case u == "B/op":
+				cell = sizeOf(v)
+			default:
+				cell = num(v)
+			}
+			b.WriteString(" " + cell + " |")
+		}
+		b.WriteString("\n")
+	}
+}
+
+func unitTitle(u string) string {
+	switch u {
+	case "ns/op":
+		return "time per op"
+	case "B/op":
+		return "allocated per op"
+	case "allocs/op":
+		return "allocations per op"
+	}
+	return u
+}
