@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/seatwise/seatwise/internal/ingest"
+	"github.com/seatwise/seatwise/internal/reclaim"
 	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -194,6 +195,12 @@ type Config struct {
 	// DefaultSchedules are created when missing (never overwritten, so that
 	// edits survive restarts). Nil means DefaultSchedules().
 	DefaultSchedules []Schedule
+	// Reclaim turns reclamation on (see reclaim.go): a KindReclaim job
+	// evaluates the rules after each successful activity run and at each
+	// removal candidate's timer.
+	Reclaim bool
+	// Notifier sends reclamation notices (nil: notification not configured).
+	Notifier reclaim.Notifier
 }
 
 // DefaultSchedules are the schedules a new database starts with: a daily

@@ -122,6 +122,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if _, replaced := cfg.Handlers[KindReconcile]; !replaced {
 		r.handlers[KindReconcile] = r.reconcileHandler
 	}
+	r.addReclaim()
 	for k, fn := range cfg.Handlers {
 		if k == "" || fn == nil {
 			return nil, sam.Errorf(sam.EINVALID, "job runner: handler for kind %q is empty", k)
