@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // caBundle is where Debian's ca-certificates package keeps the bundle the
@@ -106,23 +107,25 @@ type imageConfig struct {
 		ExposedPorts map[string]struct{} `json:"ExposedPorts"`
 		Volumes      map[string]struct{} `json:"Volumes"`
 		Entrypoint   []string            `json:"Entrypoint"`
-		Healthcheck  *struct {
-			Test []string `json:"Test"`
-		} `json:"Healthcheck"`
 	} `json:"Config"`
+	// podman reports the health check beside Config.
+	Healthcheck *struct {
+		Test []string `json:"Test"`
+	} `json:"Healthcheck"`
 }
 
 // checkImage verifies that the image runs as a numeric non-root user,
 // exposes the port, declares the data volume and has a health check.
 func checkImage(ctx context.Context, podman, tag string) error {
-	out, err := exec.CommandContext(ctx, podman, "image", "inspect", "--format", "{{json .}}", tag).Output()
+	out, err := exec.CommandContext(ctx, podman, "image", "inspect", tag).Output()
 	if err != nil {
 		return fmt.Errorf("podman image inspect %s: %w", tag, err)
 	}
-	var c imageConfig
-	if err := json.Unmarshal(out, &c); err != nil {
-		return fmt.Errorf("podman image inspect %s: %w", tag, err)
+	var cs []imageConfig
+	if err := json.Unmarshal(out, &cs); err != nil || len(cs) != 1 {
+		return fmt.Errorf("podman image inspect %s: %d images, %v", tag, len(cs), err)
 	}
+	c := cs[0]
 	var problems []string
 	if c.Config.User != ImageUser {
 		problems = append(problems, fmt.Sprintf("user %q, want %s", c.Config.User, ImageUser))
@@ -133,11 +136,46 @@ func checkImage(ctx context.Context, podman, tag string) error {
 	if _, ok := c.Config.Volumes["/var/lib/seatwise"]; !ok {
 		problems = append(problems, "no volume /var/lib/seatwise")
 	}
-	if c.Config.Healthcheck == nil || !slices.Contains(c.Config.Healthcheck.Test, "healthcheck") {
+	if c.Healthcheck == nil || !slices.Contains(c.Healthcheck.Test, "healthcheck") {
 		problems = append(problems, "no HEALTHCHECK running seatwise healthcheck")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("image %s: %s", tag, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// smokeImage runs the image twice without network: `seatwise version`
+// (compared with the stamp), then the default command (serve) in the
+// background until `seatwise healthcheck --path /readyz` succeeds inside it
+// (the database is created in the volume by the unprivileged user).
+func smokeImage(ctx context.Context, podman string, global, run []string, tag string, s Stamp) error {
+	pod := func(args ...string) []string { return append(append([]string{podman}, global...), args...) }
+	runArgs := append(append([]string{"run", "--rm", "--network", "none"}, run...), tag)
+	if err := checkVersion(ctx, pod(runArgs...), s, "linux/"+hostArch()); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("seatwise-smoke-%d", os.Getpid())
+	start := pod(append(append([]string{"run", "--detach", "--name", name, "--network", "none"}, run...), tag)...)
+	if out, err := exec.CommandContext(ctx, start[0], start[1:]...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(start, " "), err, out)
+	}
+	defer func() {
+		rm := pod("rm", "--force", name)
+		exec.Command(rm[0], rm[1:]...).Run() //nolint:errcheck // best effort cleanup
+	}()
+	check := pod("exec", name, "/usr/local/bin/seatwise", "healthcheck", "--path", "/readyz", "--timeout", "2s")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.CommandContext(ctx, check[0], check[1:]...).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			logs := pod("logs", name)
+			l, _ := exec.Command(logs[0], logs[1:]...).CombinedOutput()
+			return fmt.Errorf("%s: %w: %s\ncontainer log:\n%s", strings.Join(check, " "), err, out, l)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }

@@ -20,7 +20,9 @@
 //	-image        also build the container image with podman (Containerfile; needs the
 //	              linux/amd64 or linux/arm64 binary among -targets)
 //	-tag T        image name (default localhost/seatwise:VERSION)
-//	-smoke        with -image: run `seatwise version` inside the image and compare
+//	-smoke        with -image: run `seatwise version` in the image and compare, then start
+//	              serve in it and wait for `seatwise healthcheck --path /readyz` inside
+//	-podman-flags, -run-flags  extra podman flags for -smoke (space-separated; see .ci/run)
 //
 // Outputs in -out: seatwise-VERSION-GOOS-GOARCH[.exe] per target, SHA256SUMS
 // (verify with `sha256sum -c SHA256SUMS` there) and, with -image, the image
@@ -244,6 +246,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tag := fs.String("tag", "", "image name (default localhost/seatwise:VERSION)")
 	smoke := fs.Bool("smoke", false, "with -image: run `seatwise version` in the image")
 	podman := fs.String("podman", "podman", "podman command")
+	podmanFlags := fs.String("podman-flags", "", "global podman flags for -smoke (space-separated), e.g. --runtime runc")
+	runFlags := fs.String("run-flags", "", "podman run flags for -smoke (space-separated), e.g. --ulimit nofile=1024:1024")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -311,11 +315,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if *smoke {
-			arch := runtime.GOARCH
-			if err := checkVersion(ctx, []string{*podman, "run", "--rm", "--network", "none", name}, s, "linux/"+arch); err != nil {
+			if err := smokeImage(ctx, *podman, strings.Fields(*podmanFlags), strings.Fields(*runFlags), name, s); err != nil {
 				return fmt.Errorf("image smoke test: %w", err)
 			}
-			fmt.Fprintf(stdout, "checked image %s: seatwise version %s runs as a non-root user\n", name, s.Version)
+			fmt.Fprintf(stdout, "checked image %s: seatwise version %s; serve started as user %s, wrote its database in the volume and answered seatwise healthcheck --path /readyz\n", name, s.Version, ImageUser)
 		}
 	}
 	return nil
