@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/sam"
@@ -49,6 +50,16 @@ func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID 
 				access_mode = excluded.access_mode`, rows); err != nil {
 			return fmt.Errorf("stage Dataverse users: %w", err)
 		}
+		// Evidence staged before its users (not the order a sync uses)
+		// was left unmapped: map what these users map.
+		if _, err := tx.ExecContext(ctx, `UPDATE staging_activity SET user_id = (SELECT su.aad_object_id
+				FROM staging_system_users su WHERE su.run_id = staging_activity.run_id
+				AND su.environment_id = staging_activity.environment_id AND su.system_user_id = staging_activity.system_user_id)
+			WHERE run_id = $1 AND environment_id = $2 AND user_id = '' AND EXISTS (SELECT 1 FROM staging_system_users su
+				WHERE su.run_id = $1 AND su.environment_id = $2 AND su.system_user_id = staging_activity.system_user_id
+				AND su.aad_object_id <> '')`, r.ID, environmentID); err != nil {
+			return fmt.Errorf("map staged activity: %w", err)
+		}
 		return s.saveProgress(ctx, tx, r)
 	})
 }
@@ -76,38 +87,127 @@ func (s *Store) requireEnvironment(ctx context.Context, q querier, profileID, en
 // r's progress, in one transaction. Rows with the same environment, system
 // user, day and source may be staged any number of times, in one call or
 // several: they are appended as they are, and the commit adds their events
-// and keeps the newest LastAt. EINVALID for a row without system user,
-// source or day, or whose environment belongs to another profile.
+// and keeps the newest LastAt. Each row's Entra user is resolved as it is
+// staged, through the Dataverse users the run staged for its environment
+// (or, when the run staged none there, the environment's stored users):
+// stage an environment's users before its evidence. Evidence of a system
+// user unknown or without Entra object id stays unmapped, unless the run
+// stages that user with an object id later. EINVALID for a row without
+// system user, source or day, or whose environment belongs to another
+// profile.
 func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.StagedActivity) error {
 	return s.inTx(ctx, fmt.Sprintf("stage activity of run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
 		}
-		var env int64
-		values := make([][]any, len(rows))
+		// Rows by environment, in order: each environment's system users
+		// are resolved with one query per chunk of distinct users.
+		var envs []int64
+		byEnv := map[int64][]int{}
 		for i, a := range rows {
-			id := sam.NormalizeGUID(a.SystemUserID)
-			if id == "" || a.Source == "" || a.Day.IsZero() {
+			if sam.NormalizeGUID(a.SystemUserID) == "" || a.Source == "" || a.Day.IsZero() {
 				return sam.Errorf(sam.EINVALID, "staged activity needs a system user, a source and a day")
 			}
-			if i == 0 || a.EnvironmentID != env {
+			if _, ok := byEnv[a.EnvironmentID]; !ok {
 				if _, err := s.requireEnvironment(ctx, tx, r.ProfileID, a.EnvironmentID); err != nil {
 					return err
 				}
-				env = a.EnvironmentID
+				envs = append(envs, a.EnvironmentID)
 			}
-			last := timestamp(a.LastAt)
-			if last.IsZero() {
-				last = sam.Day(a.Day)
+			byEnv[a.EnvironmentID] = append(byEnv[a.EnvironmentID], i)
+		}
+		values := make([][]any, 0, len(rows))
+		for _, env := range envs {
+			idx := byEnv[env]
+			users := make([]string, 0, len(idx))
+			seen := make(map[string]bool, len(idx))
+			for _, i := range idx {
+				if id := sam.NormalizeGUID(rows[i].SystemUserID); !seen[id] {
+					seen[id] = true
+					users = append(users, id)
+				}
 			}
-			values[i] = []any{r.ID, a.EnvironmentID, id, s.day(a.Day), string(a.Source), a.Events, s.d.Time(last)}
+			aad, err := s.resolveSystemUsers(ctx, tx, r.ID, env, users)
+			if err != nil {
+				return fmt.Errorf("resolve Dataverse users: %w", err)
+			}
+			for _, i := range idx {
+				a := rows[i]
+				id := sam.NormalizeGUID(a.SystemUserID)
+				last := timestamp(a.LastAt)
+				if last.IsZero() {
+					last = sam.Day(a.Day)
+				}
+				values = append(values, []any{r.ID, env, id, s.day(a.Day), string(a.Source), a.Events, s.d.Time(last), aad[id]})
+			}
 		}
 		if err := s.insertMany(ctx, tx, `INSERT INTO staging_activity (run_id, environment_id, system_user_id,
-			day, source, events, last_at)`, "", values); err != nil {
+			day, source, events, last_at, user_id)`, "", values); err != nil {
 			return fmt.Errorf("stage activity: %w", err)
 		}
 		return s.saveProgress(ctx, tx, r)
 	})
+}
+
+// resolveChunk bounds the system users looked up by one query.
+const resolveChunk = 2000
+
+// resolveSystemUsers returns the Entra object ids of Dataverse users of one
+// environment (absent or "" when unknown or unmapped): those run runID
+// staged for the environment, or, when it staged none there, the
+// environment's stored users.
+func (s *Store) resolveSystemUsers(ctx context.Context, tx *sql.Tx, runID, env int64, users []string) (map[string]string, error) {
+	out := make(map[string]string, len(users))
+	var staged bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM staging_system_users WHERE run_id = $1 AND environment_id = $2)`,
+		runID, env).Scan(&staged); err != nil {
+		return nil, err
+	}
+	for start := 0; start < len(users); start += resolveChunk {
+		chunk := users[start:min(start+resolveChunk, len(users))]
+		table, where := "environment_users x", "x.environment_id = "+s.placeholder(1)
+		args := make([]any, 0, len(chunk)+2)
+		args = append(args, env)
+		if staged {
+			table, where = "staging_system_users x", "x.environment_id = "+s.placeholder(1)+" AND x.run_id = "+s.placeholder(2)
+			args = append(args, runID)
+		}
+		var q strings.Builder
+		if s.d.Name == "postgres" {
+			// One array parameter joined to the key: PostgreSQL compares
+			// a list of parameters with every row it reads.
+			args = append(args, chunk)
+			q.WriteString(`SELECT x.system_user_id, x.aad_object_id FROM unnest(` + s.placeholder(len(args)) +
+				`::text[]) AS u (id) JOIN ` + table + ` ON x.system_user_id = u.id WHERE ` + where)
+		} else {
+			q.WriteString(`SELECT x.system_user_id, x.aad_object_id FROM ` + table + ` WHERE ` + where + ` AND x.system_user_id IN (`)
+			for i, u := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				args = append(args, u)
+				q.WriteString(s.placeholder(len(args)))
+			}
+			q.WriteString(")")
+		}
+		rows, err := tx.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, aad string
+			if err := rows.Scan(&id, &aad); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = aad
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // CommitActivity applies an activity run in one transaction (see
@@ -145,20 +245,18 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 			return fmt.Errorf("store Dataverse users: %w", err)
 		}
 		// Staged rows may repeat a key (see StageActivity): count keys.
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT a.environment_id, a.system_user_id,
-			a.day, a.source FROM staging_activity a
-			LEFT JOIN environment_users eu ON eu.environment_id = a.environment_id AND eu.system_user_id = a.system_user_id
-			WHERE a.run_id = $1 AND (eu.aad_object_id IS NULL OR eu.aad_object_id = '')) unmapped`, r.ID).Scan(&ch.UnmappedRows); err != nil {
+		// Unmapped rows were marked when staged (user_id '') and have an
+		// index of their own.
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT environment_id, system_user_id, day, source
+			FROM staging_activity WHERE run_id = $1 AND user_id = '') unmapped`, r.ID).Scan(&ch.UnmappedRows); err != nil {
 			return fmt.Errorf("count unmapped activity: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO activity_days (profile_id, user_id, day, environment_id, source,
 			events, last_at)
-			SELECT `+s.cast(2, false)+`, eu.aad_object_id, a.day, a.environment_id, a.source, sum(a.events), max(a.last_at)
+			SELECT `+s.cast(2, false)+`, a.user_id, a.day, a.environment_id, a.source, sum(a.events), max(a.last_at)
 			FROM staging_activity a
-			JOIN environment_users eu ON eu.environment_id = a.environment_id AND eu.system_user_id = a.system_user_id
-			JOIN environments e ON e.id = a.environment_id AND e.profile_id = $2
-			WHERE a.run_id = $1 AND eu.aad_object_id <> ''
-			GROUP BY eu.aad_object_id, a.day, a.environment_id, a.source
+			WHERE a.run_id = $1 AND a.user_id <> '' AND a.environment_id IN (SELECT id FROM environments WHERE profile_id = $2)
+			GROUP BY a.user_id, a.day, a.environment_id, a.source
 			ON CONFLICT (profile_id, user_id, day, environment_id, source) DO UPDATE SET
 				events = activity_days.events + excluded.events,
 				last_at = CASE WHEN excluded.last_at > activity_days.last_at THEN excluded.last_at

@@ -149,11 +149,32 @@ func (s *Store) finishRun(ctx context.Context, tx *sql.Tx, r *sam.Run) error {
 	if err := s.snapshotAfterRun(ctx, tx, r); err != nil {
 		return err
 	}
-	return discard(ctx, tx, r.ID)
+	return s.discard(ctx, tx, r.ID)
 }
 
-func discard(ctx context.Context, q querier, runID int64) error {
+// discard deletes what run runID staged. On SQLite, whose write
+// transactions exclude each other, a staging table that holds only this
+// run's rows (the usual case: one run at a time) is emptied with a DELETE
+// without WHERE, which SQLite carries out by freeing the table's pages
+// instead of removing rows and index entries one by one (the staging
+// tables have no foreign key and no trigger since migration 0040, which
+// that shortcut requires). PostgreSQL deletes by run: another run may stage
+// rows between a check and the DELETE.
+func (s *Store) discard(ctx context.Context, q querier, runID int64) error {
 	for _, t := range stagingTables {
+		if s.d.Name == "sqlite" {
+			var others bool
+			if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t+` WHERE run_id < $1)
+				OR EXISTS (SELECT 1 FROM `+t+` WHERE run_id > $1)`, runID).Scan(&others); err != nil {
+				return err
+			}
+			if !others {
+				if _, err := q.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if _, err := q.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id = $1`, runID); err != nil {
 			return err
 		}
@@ -273,7 +294,7 @@ func (s *Store) UnfinishedRun(ctx context.Context, profileID int64, kind sam.Run
 // DiscardStaging removes everything staged by a run.
 func (s *Store) DiscardStaging(ctx context.Context, runID int64) error {
 	return s.inTx(ctx, fmt.Sprintf("discard staging of run %d", runID), func(tx *sql.Tx) error {
-		return discard(ctx, tx, runID)
+		return s.discard(ctx, tx, runID)
 	})
 }
 

@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 		{"ActivityCommit", testActivityCommit},
 		{"ActivityMerge", testActivityMerge},
 		{"EnvironmentRemovedMidRun", testEnvironmentRemovedMidRun},
+		{"ActivityResolution", testActivityResolution},
 		{"SystemUserMapReplaced", testSystemUserMapReplaced},
 		{"CoverageUnknown", testCoverageUnknown},
 		{"NoEnvironment", testNoEnvironment},
