@@ -362,13 +362,13 @@ func (r TokenResponse) token(now time.Time) (odata.Token, time.Duration) {
 
 // explain turns a failed token request into an error in a tenant admin's
 // words: EUNAUTHORIZED for a refusal, the odata kind (EUNAVAILABLE) when
-// Entra could not be reached.
+// Entra could not be reached or failed (any 5xx).
 func explain(err error, tenant, clientID, scope string) error {
 	oe, ok := odata.AsError(err)
 	if !ok {
 		return err
 	}
-	if oe.Status == 0 || oe.Retryable() {
+	if oe.Status == 0 || oe.Retryable() || oe.Status >= 500 {
 		return sam.Wrap(oe.Kind(), oe, "signing in to Microsoft Entra (tenant %s, application %s) failed", tenant, clientID)
 	}
 	msg := Explain(oe.Code, oe.ErrorCodes, tenant, clientID, scope)

@@ -168,7 +168,9 @@ type ErrorBody struct {
 // fields, nulls, a message given as an OData v3 {"lang","value"} object and
 // either spelling of innerError are accepted. ok is false when the body is
 // not JSON or has no "error" member; a plain-text body then yields its first
-// line (at most 200 bytes) as Message.
+// line (at most 200 bytes) as Message. Every field is one line (codes and
+// request ids at most 200 bytes), so that a service cannot put line breaks
+// into errors and logs.
 func ParseErrorBody(body []byte) (b ErrorBody, ok bool) {
 	var env struct {
 		Error         json.RawMessage `json:"error"`
@@ -187,6 +189,7 @@ func ParseErrorBody(body []byte) (b ErrorBody, ok bool) {
 	switch env.Error[0] {
 	case '"': // Entra
 		_ = json.Unmarshal(env.Error, &b.Code)
+		b.Code = firstLine(b.Code, 200)
 		b.Message = firstLine(env.Description, 500)
 		b.ErrorCodes = env.ErrorCodes
 		b.TraceID = env.TraceID
@@ -197,7 +200,7 @@ func ParseErrorBody(body []byte) (b ErrorBody, ok bool) {
 		if err := json.Unmarshal(env.Error, &obj); err != nil {
 			return b, false
 		}
-		b.Code = stringish(obj["code"])
+		b.Code = firstLine(stringish(obj["code"]), 200)
 		b.Message = firstLine(stringish(obj["message"]), 500)
 		for k, v := range obj {
 			if !strings.EqualFold(k, "innererror") {
@@ -205,8 +208,8 @@ func ParseErrorBody(body []byte) (b ErrorBody, ok bool) {
 			}
 			var inner map[string]json.RawMessage
 			if json.Unmarshal(v, &inner) == nil {
-				b.InnerCode = stringish(inner["code"])
-				b.RequestID = stringish(inner["request-id"])
+				b.InnerCode = firstLine(stringish(inner["code"]), 200)
+				b.RequestID = firstLine(stringish(inner["request-id"]), 200)
 			}
 		}
 		return b, true
