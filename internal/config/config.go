@@ -72,6 +72,15 @@ const (
 	OptListen        = "listen"
 	OptTLSCertFile   = "tls_cert_file"
 	OptTLSKeyFile    = "tls_key_file"
+	OptPublicURL     = "public_url"
+	OptSMTPHost      = "smtp_host"
+	OptSMTPPort      = "smtp_port"
+	OptSMTPUser      = "smtp_user"
+	OptSMTPPassword  = "smtp_password"
+	OptSMTPFrom      = "smtp_from"
+	OptSMTPStartTLS  = "smtp_starttls"
+	OptWebhookURL    = "webhook_url"
+	OptWebhookSecret = "webhook_secret"
 )
 
 // DefaultListen is the address `seatwise serve` listens on by default:
@@ -124,6 +133,42 @@ var options = []Option{
 		Name: OptTLSKeyFile, Flag: "tls-key-file", Env: "SEATWISE_TLS_KEY_FILE",
 		Doc: "PEM private key of tls_cert_file.",
 	},
+	{
+		Name: OptPublicURL, Env: "SEATWISE_PUBLIC_URL",
+		Doc: "Address people reach Seatwise at, e.g. https://seatwise.contoso.com: the signed keep / release links of notifications point there. Required when smtp_host or webhook_url is set.",
+	},
+	{
+		Name: OptSMTPHost, Env: "SEATWISE_SMTP_HOST",
+		Doc: "Mail server that sends reclamation notices (e-mail is off when empty).",
+	},
+	{
+		Name: OptSMTPPort, Env: "SEATWISE_SMTP_PORT", Default: "587",
+		Doc: "Port of smtp_host (submission with STARTTLS).",
+	},
+	{
+		Name: OptSMTPUser, Env: "SEATWISE_SMTP_USER",
+		Doc: "User name for SMTP authentication (AUTH PLAIN or LOGIN, only over TLS); none when empty.",
+	},
+	{
+		Name: OptSMTPPassword, Env: "SEATWISE_SMTP_PASSWORD", FileEnv: "SEATWISE_SMTP_PASSWORD_FILE", Secret: true,
+		Doc: "Password of smtp_user.",
+	},
+	{
+		Name: OptSMTPFrom, Env: "SEATWISE_SMTP_FROM",
+		Doc: "Sender of notices, e.g. \"Seatwise <seatwise@contoso.com>\". Required with smtp_host.",
+	},
+	{
+		Name: OptSMTPStartTLS, Env: "SEATWISE_SMTP_STARTTLS", Default: "true",
+		Doc: "true: the mail server must offer STARTTLS and its certificate is verified. false is accepted only for a server on loopback (a local relay).",
+	},
+	{
+		Name: OptWebhookURL, Env: "SEATWISE_WEBHOOK_URL", FileEnv: "SEATWISE_WEBHOOK_URL_FILE", Secret: true,
+		Doc: "Incoming webhook (Microsoft Teams, Slack or any JSON receiver) that receives reclamation notices; off when empty. Kept secret: such URLs grant posting.",
+	},
+	{
+		Name: OptWebhookSecret, Env: "SEATWISE_WEBHOOK_SECRET", FileEnv: "SEATWISE_WEBHOOK_SECRET_FILE", Secret: true,
+		Doc: "Key signing each webhook request (header X-Seatwise-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">); unsigned when empty.",
+	},
 }
 
 // Options returns every option in documentation order.
@@ -148,9 +193,31 @@ type Config struct {
 	Listen        string // host:port of `seatwise serve`
 	TLSCertFile   string // "" when serving plain HTTP
 	TLSKeyFile    string
+	// PublicURL is where people reach the server ("" when not set).
+	PublicURL string
+	// SMTP of reclamation notices; SMTPHost "" means e-mail is off.
+	SMTPHost      string
+	SMTPPort      int
+	SMTPUser      string
+	SMTPFrom      string
+	SMTPStartTLS  bool
 	secretKey     string
+	smtpPassword  string
+	webhookURL    string
+	webhookSecret string
 	sources       map[string]string
 }
+
+// SMTPPassword returns the SMTP password ("" when none). Never log it.
+func (c *Config) SMTPPassword() string { return c.smtpPassword }
+
+// WebhookURL returns the notice webhook's URL ("" when off). It may grant
+// posting: never log it.
+func (c *Config) WebhookURL() string { return c.webhookURL }
+
+// WebhookSecret returns the webhook signing key ("" when unsigned). Never
+// log it.
+func (c *Config) WebhookSecret() string { return c.webhookSecret }
 
 // SecretKey returns the secret key(s) in base64 as configured by
 // SEATWISE_SECRET_KEY (or secret_key in the file), "" when the key file is
@@ -295,7 +362,7 @@ func Load(fs *pflag.FlagSet, env func(string) (string, bool)) (*Config, error) {
 			}
 		}
 		if s := c.sources[OptSecretKey]; strings.HasPrefix(s, "file ") {
-			if err := l.checkPrivate(cfgPath); err != nil {
+			if err := l.checkPrivate(cfgPath, OptSecretKey); err != nil {
 				return nil, err
 			}
 		}
@@ -323,7 +390,71 @@ func Load(fs *pflag.FlagSet, env func(string) (string, bool)) (*Config, error) {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return nil, sam.Errorf(sam.EINVALID, "tls_cert_file and tls_key_file go together: set both or neither")
 	}
+	if err := c.loadNotify(get); err != nil {
+		return nil, err
+	}
+	for _, o := range options {
+		if o.Secret && o.Name != OptSecretKey && strings.HasPrefix(c.sources[o.Name], "file ") {
+			if err := l.checkPrivate(cfgPath, o.Name); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return c, nil
+}
+
+// loadNotify reads and checks the options of reclamation notices.
+func (c *Config) loadNotify(get func(string) (string, error)) error {
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{OptPublicURL, &c.PublicURL}, {OptSMTPHost, &c.SMTPHost}, {OptSMTPUser, &c.SMTPUser}, {OptSMTPPassword, &c.smtpPassword},
+		{OptSMTPFrom, &c.SMTPFrom}, {OptWebhookURL, &c.webhookURL}, {OptWebhookSecret, &c.webhookSecret}} {
+		if *f.dst, err = get(f.name); err != nil {
+			return err
+		}
+	}
+	port, err := get(OptSMTPPort)
+	if err != nil {
+		return err
+	}
+	if c.SMTPPort, err = strconv.Atoi(port); err != nil || c.SMTPPort < 1 || c.SMTPPort > 65535 {
+		return sam.Errorf(sam.EINVALID, "smtp_port %q (%s): want a port number 1-65535", port, c.Source(OptSMTPPort))
+	}
+	tlsOn, err := get(OptSMTPStartTLS)
+	if err != nil {
+		return err
+	}
+	if c.SMTPStartTLS, err = strconv.ParseBool(tlsOn); err != nil {
+		return sam.Errorf(sam.EINVALID, "smtp_starttls %q (%s): want true or false", tlsOn, c.Source(OptSMTPStartTLS))
+	}
+	if c.SMTPHost != "" {
+		if c.SMTPFrom == "" {
+			return sam.Errorf(sam.EINVALID, "smtp_host is set but smtp_from is not: notices need a sender address")
+		}
+		if !c.SMTPStartTLS {
+			if ip := net.ParseIP(c.SMTPHost); c.SMTPHost != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return sam.Errorf(sam.EINVALID, "smtp_starttls is false but smtp_host %s is not a loopback address: STARTTLS may only be turned off for a local relay", c.SMTPHost)
+			}
+		}
+	}
+	if c.smtpPassword != "" && c.SMTPUser == "" {
+		return sam.Errorf(sam.EINVALID, "smtp_password is set but smtp_user is not")
+	}
+	if c.webhookURL != "" {
+		if u, err := url.Parse(c.webhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return sam.Errorf(sam.EINVALID, "webhook_url (%s) must be an absolute http(s) URL", c.Source(OptWebhookURL))
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return sam.Errorf(sam.EINVALID, "public_url %q (%s) must be an absolute http(s) URL, e.g. https://seatwise.contoso.com", c.PublicURL, c.Source(OptPublicURL))
+		}
+	} else if c.SMTPHost != "" || c.webhookURL != "" {
+		return sam.Errorf(sam.EINVALID, "notifications are configured (smtp_host or webhook_url) but public_url is not: the keep / release links need the address people reach Seatwise at")
+	}
+	return nil
 }
 
 type fileValue struct {
@@ -457,15 +588,19 @@ func knownNames() []string {
 	return names
 }
 
-// checkPrivate refuses a configuration file holding a secret when group or
-// others can read it.
-func (l *loader) checkPrivate(path string) error {
+// checkPrivate refuses a configuration file holding a secret (option name)
+// when group or others can read it.
+func (l *loader) checkPrivate(path, name string) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return sam.Errorf(sam.EINVALID, "configuration file %s: %s", path, err)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return sam.Errorf(sam.EINVALID, "configuration file %s sets secret_key but has mode %04o: group or others can read it; run chmod 600 %s or use SEATWISE_SECRET_KEY_FILE", path, perm, path)
+		hint := option(name).FileEnv
+		if name == OptSecretKey {
+			hint = "SEATWISE_SECRET_KEY_FILE"
+		}
+		return sam.Errorf(sam.EINVALID, "configuration file %s sets %s but has mode %04o: group or others can read it; run chmod 600 %s or use %s", path, name, perm, path, hint)
 	}
 	return nil
 }
