@@ -1269,18 +1269,18 @@ func (s *Server) apiRoutes() []*Route {
 			Resp: []RunJSON{}, Handler: apiRuns},
 		{Method: "GET", Path: "/api/v1/runs/{id}", Access: anyRole, API: true, Tag: "runs", Summary: "Show a run", Resp: RunJSON{}, Handler: apiRun},
 
-		{Method: "GET", Path: "/api/v1/models", Access: anyRole, API: true, Tag: "models", Summary: "List software models seen in tenants",
+		{Method: "GET", Path: "/api/v1/models", Access: anyRole, Cache: true, API: true, Tag: "models", Summary: "List software models seen in tenants",
 			Query: []Param{{Name: "family", Type: "string", Doc: "product family", Enum: []string{"dynamics365", "powerapps", "powerautomate", "dataverse", "other"}}},
 			Resp:  modelList, Handler: apiModels},
 		{Method: "GET", Path: "/api/v1/models/{sku}", Access: anyRole, API: true, Tag: "models", Summary: "Show a software model by SKU id", Resp: ModelJSON{}, Handler: apiModel},
 
-		{Method: "GET", Path: "/api/v1/subscriptions", Access: anyRole, API: true, Tag: "subscriptions",
+		{Method: "GET", Path: "/api/v1/subscriptions", Access: anyRole, Cache: true, API: true, Tag: "subscriptions",
 			Summary: "Search subscriptions (filter, sort, cursor pagination)", Query: subscriptionParams, Resp: SubscriptionPage{}, Handler: apiSubscriptions},
 		{Method: "GET", Path: "/api/v1/subscriptions.csv", Access: anyRole, API: true, Tag: "subscriptions",
 			Summary: "Export every subscription matching the filters as CSV", Query: subscriptionParams[:7], Content: "text/csv", Handler: apiSubscriptionsCSV},
 		{Method: "GET", Path: "/api/v1/subscriptions/{id}", Access: anyRole, API: true, Tag: "subscriptions",
 			Summary: "Show a subscription", Resp: SubscriptionJSON{}, Handler: apiSubscription},
-		{Method: "GET", Path: "/api/v1/reports/usage", Access: anyRole, API: true, Tag: "reports",
+		{Method: "GET", Path: "/api/v1/reports/usage", Access: anyRole, Cache: true, API: true, Tag: "reports",
 			Summary: "Open subscriptions per profile and SKU by usage class", Query: []Param{{Name: "profile", Type: "string", Doc: "profile name"}},
 			Resp: []UsageRow{}, Handler: apiUsageReport},
 

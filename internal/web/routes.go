@@ -66,10 +66,17 @@ type Route struct {
 	// NoAudit keeps an unsafe API route out of the audit log (sign-in,
 	// whose failures are logged and rate limited instead).
 	NoAudit bool
+	// Cache keeps the route's successful GET answers per URL while the data
+	// stamp is unchanged (see respcache.go): only for answers that do not
+	// depend on who asks.
+	Cache   bool
 	Handler func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
 func (rt *Route) handle(s *Server, w http.ResponseWriter, r *http.Request) error {
+	if rt.Cache && r.Method == http.MethodGet {
+		return s.serveCached(rt, w, r)
+	}
 	return rt.Handler(s, w, r)
 }
 
@@ -91,6 +98,7 @@ func (s *Server) routeTable() []*Route {
 	routes = append(routes, s.apiRoutes()...)
 	routes = append(routes, s.jobRoutes()...)
 	routes = append(routes, s.reconRoutes()...)
+	routes = append(routes, s.insightRoutes()...)
 	routes = append(routes, s.validateRoutes()...)
 	routes = append(routes, s.connectRoutes()...)
 	routes = append(routes, s.reconUIRoutes()...)

@@ -33,6 +33,7 @@ import (
 	"github.com/seatwise/seatwise/internal/catalog"
 	"github.com/seatwise/seatwise/internal/connect"
 	"github.com/seatwise/seatwise/internal/job"
+	"github.com/seatwise/seatwise/internal/recon"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/seatwise/seatwise/internal/store"
@@ -58,6 +59,12 @@ type Config struct {
 	LoginBurst int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Candidates supplies removal candidates for potential and realised
+	// savings (recon.Options.Candidates) and CandidatesSource names it; nil
+	// means reclamation is not configured, which the dashboard and the
+	// savings report say.
+	Candidates       recon.CandidatesFunc
+	CandidatesSource string
 }
 
 // Server serves HTTP. Create it with New.
@@ -71,6 +78,9 @@ type Server struct {
 
 	counts   countsCache
 	lookups  lookupCache
+	stamp    stampState
+	answers  answerCache
+	dash     dashCache
 	pending  *connect.Pending // delegated sign-ins started here, until their callback
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -277,6 +287,9 @@ func (s *Server) wrap(rt *Route) http.Handler {
 		s.log.Info("http request", attrs...)
 		if rt.API && r.Method != http.MethodGet && r.Method != http.MethodHead && !rt.NoAudit {
 			s.audit(r, rt, status)
+		}
+		if unsafeMethod(r.Method) {
+			s.dataChanged()
 		}
 	})
 }

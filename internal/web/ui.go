@@ -42,6 +42,8 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 		return fmt.Sprint(t)
 	},
 	"classLabel": classLabel,
+	"idleLabel":  idleLabel,
+	"num":        func(n any) string { return fmt.Sprint(n) },
 	"add":        func(a, b int) int { return a + b },
 	"money": func(minor int64) string {
 		sign := ""
@@ -161,7 +163,7 @@ func uiPasswordPost(s *Server, w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// modelUsage is one bar of the dashboard chart.
+// modelUsage is one bar of the dashboard's usage-by-model chart.
 type modelUsage struct {
 	Label    string
 	Total    int
@@ -175,101 +177,99 @@ type segment struct {
 	X, W  float64 // percent of the bar
 }
 
-type dashboard struct {
-	Profiles     int
-	Subs         int
-	Classes      []classTotal
+// dashboardView is the dashboard page: the figures and their charts.
+type dashboardView struct {
+	D            *DashboardJSON
 	Models       []modelUsage
 	Capabilities map[string]Capability
-	LastRuns     []RunJSON
+	Savings      template.HTML
+	Compliance   template.HTML
+	Trend        template.HTML
+	Idle         template.HTML
 }
 
-type classTotal struct {
-	Class string
-	Label string
-	Count int
-	Pct   float64
+// idleLabel is the human name of an idle bucket.
+func idleLabel(b string) string {
+	if b == store.IdleNever {
+		return "never"
+	}
+	return b + " days"
 }
 
 func uiDashboard(s *Server, w http.ResponseWriter, r *http.Request) error {
-	rows, err := s.usageReport(r, 0)
+	d, err := s.dashboard(r.Context())
 	if err != nil {
 		return err
 	}
-	ps, err := s.cfg.Store.Profiles(r.Context())
-	if err != nil {
-		return err
-	}
-	d := dashboard{Profiles: len(ps), Capabilities: s.capabilities()}
-	byModel := map[string]*modelUsage{}
-	var order []string
-	classCount := map[string]int{}
-	for _, row := range rows {
-		label := row.PartNumber
-		if row.Product != "" {
-			label = row.Product
-		}
-		if label == "" {
-			label = row.SKUID
-		}
-		m := byModel[label]
-		if m == nil {
-			m = &modelUsage{Label: label}
-			byModel[label] = m
-			order = append(order, label)
-		}
-		for c, n := range row.Classes {
-			classCount[c] += n
-			m.Total += n
-			d.Subs += n
-		}
-	}
-	for _, label := range order {
-		m := byModel[label]
+	v := dashboardView{D: d, Capabilities: s.capabilities()}
+	for _, m := range d.Models {
+		mu := modelUsage{Label: m.Label, Total: m.Total}
 		x := 0.0
 		for _, c := range sam.UsageClasses {
-			n := 0
-			for _, row := range rows {
-				l := row.Product
-				if l == "" {
-					l = row.PartNumber
-				}
-				if l == "" {
-					l = row.SKUID
-				}
-				if l == label {
-					n += row.Classes[string(c)]
-				}
-			}
-			if n == 0 {
+			n := m.Classes[string(c)]
+			if n == 0 || m.Total == 0 {
 				continue
 			}
 			wd := 100 * float64(n) / float64(m.Total)
-			m.Segments = append(m.Segments, segment{Class: string(c), Label: classLabel(string(c)), Count: n, X: x, W: wd})
+			mu.Segments = append(mu.Segments, segment{Class: string(c), Label: classLabel(string(c)), Count: n, X: x, W: wd})
 			x += wd
 		}
-		d.Models = append(d.Models, *m)
+		v.Models = append(v.Models, mu)
 	}
-	slices.SortFunc(d.Models, func(a, b modelUsage) int { return b.Total - a.Total })
-	for _, c := range sam.UsageClasses {
-		ct := classTotal{Class: string(c), Label: classLabel(string(c)), Count: classCount[string(c)]}
-		if d.Subs > 0 {
-			ct.Pct = 100 * float64(ct.Count) / float64(d.Subs)
+	if len(d.Savings.Currencies) > 0 {
+		c := chartSpec{ID: "chart-savings", Title: "Potential and realised savings per month",
+			Desc: "Bars per currency: potential savings of open removal candidates and realised savings of licences removed, per month."}
+		pot := series{Name: "Potential", Class: "c-inactive_90"}
+		rea := series{Name: "Realised", Class: "c-active"}
+		for _, x := range d.Savings.Currencies {
+			c.Labels = append(c.Labels, x.Currency)
+			pot.Values = append(pot.Values, float64(x.Potential)/100)
+			rea.Values = append(rea.Values, float64(x.Realised)/100)
 		}
-		d.Classes = append(d.Classes, ct)
+		c.Series = []series{pot, rea}
+		v.Savings = barChart(c)
 	}
-	runs, err := s.cfg.Store.Runs(r.Context(), store.RunFilter{Limit: 5})
-	if err != nil {
-		return err
+	if len(d.Compliance) > 0 {
+		c := chartSpec{ID: "chart-compliance", Title: "Rights owned and used per product",
+			Desc: "Bars per profile and product: rights owned (entitlements active today) and rights used (open subscriptions); used above owned is a shortfall."}
+		own := series{Name: "Owned", Class: "c-low_usage"}
+		use := series{Name: "Used", Class: "c-inactive_60"}
+		for _, x := range d.Compliance {
+			c.Labels = append(c.Labels, x.Profile+" · "+x.Product)
+			own.Values = append(own.Values, float64(x.Owned))
+			use.Values = append(use.Values, float64(x.Used))
+		}
+		c.Series = []series{own, use}
+		v.Compliance = barChart(c)
 	}
-	names := map[int64]string{}
-	for _, p := range ps {
-		names[p.ID] = p.Name
+	if len(d.Trend) > 0 {
+		c := chartSpec{ID: "chart-trend", Title: "Active and stale subscriptions over time",
+			Desc: fmt.Sprintf("One point per day with a usage snapshot, %s to %s: active (active and low usage), stale (inactive 30 days or more, or never active) and other (disabled or unknown).",
+				d.Trend[0].Day, d.Trend[len(d.Trend)-1].Day)}
+		act := series{Name: "Active", Class: "c-active"}
+		stale := series{Name: "Stale", Class: "c-never_active"}
+		other := series{Name: "Other", Class: "c-unknown"}
+		for _, p := range d.Trend {
+			c.Labels = append(c.Labels, p.Day)
+			act.Values = append(act.Values, float64(p.Active))
+			stale.Values = append(stale.Values, float64(p.Stale))
+			other.Values = append(other.Values, float64(p.Other))
+		}
+		c.Series = []series{act, stale, other}
+		v.Trend = lineChart(c)
 	}
-	for _, run := range runs {
-		d.LastRuns = append(d.LastRuns, newRunJSON(run, names[run.ProfileID]))
+	if d.Subscriptions > 0 {
+		c := chartSpec{ID: "chart-idle", Title: "Days since the last activity",
+			Desc: "Open subscriptions by the number of days since their last activity, and those never active."}
+		sr := series{Name: "Subscriptions", Class: "c-inactive_30"}
+		for _, x := range d.Idle {
+			c.Labels = append(c.Labels, idleLabel(x.Bucket))
+			sr.Values = append(sr.Values, float64(x.Count))
+		}
+		c.Series = []series{sr}
+		v.Idle = barChart(c)
 	}
-	return s.render(w, r, http.StatusOK, "dashboard.html", page{Title: "Dashboard", Nav: "dashboard", Data: d})
+	return s.render(w, r, http.StatusOK, "dashboard.html", page{Title: "Dashboard", Nav: "dashboard", Data: v})
 }
 
 type profilesView struct {
