@@ -211,7 +211,7 @@ func TestReconcileSimulatedTenant(t *testing.T) {
 	// one expired), and the ignored entitlement is listed.
 	expl := e.ok("", "report", "position", "--as-of", day, "--explain", shortSKU)
 	for _, want := range []string{"rights owned", "no entitlement active on " + day + " = 0", "term does not cover " + day + ": ignored",
-		fmt.Sprintf("max(used − owned, 0) = max(%d − 0, 0) = %d", used[shortSKU], used[shortSKU]), "true-up cost", "rights run out", "none configured"} {
+		fmt.Sprintf("max(used − owned, 0) = max(%d − 0, 0) = %d", used[shortSKU], used[shortSKU]), "true-up cost", "rights run out", "reclamation removal candidates"} {
 		if !strings.Contains(expl, want) {
 			t.Errorf("explain lacks %q:\n%s", want, expl)
 		}
@@ -238,7 +238,7 @@ func TestReconcileSimulatedTenant(t *testing.T) {
 
 	// Savings and renewals run; the savings report says where candidates
 	// come from.
-	if out := e.ok("", "report", "savings", "--as-of", day); !strings.Contains(out, "none configured") || !strings.Contains(out, "(total)") {
+	if out := e.ok("", "report", "savings", "--as-of", day); !strings.Contains(out, "reclamation removal candidates") || !strings.Contains(out, "(total)") {
 		t.Errorf("savings:\n%s", out)
 	}
 	ren := e.ok("", "report", "renewals", "--as-of", day, "--within", "400", "-o", "json")

@@ -309,6 +309,12 @@ func (e *Engine) Candidates(ctx context.Context, f store.CandidateFilter) ([]*st
 	if err != nil {
 		return nil, err
 	}
+	return e.Visible(ctx, cands)
+}
+
+// Visible returns the candidates whose user, UPN, SKU or group is not
+// excluded now, in order; cands is reused.
+func (e *Engine) Visible(ctx context.Context, cands []*store.Candidate) ([]*store.Candidate, error) {
 	excl := map[int64]*Exclusions{}
 	out := cands[:0]
 	for _, c := range cands {

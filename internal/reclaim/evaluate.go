@@ -259,12 +259,12 @@ func (e *Engine) decide(ctx context.Context, ec *evalCtx, r *store.ReclaimRule, 
 
 // EvalResult counts what an evaluation did.
 type EvalResult struct {
-	ProfileID    int64
-	RulesCreated int
-	Evaluated    int // open subscriptions of models with a rule
-	Created      int // new candidates
-	Canceled     int // open candidates closed as canceled (activity seen, excluded, licence gone, no longer selected)
-	Open         int // open candidates after the evaluation
+	ProfileID    int64 `json:"profile_id"`
+	RulesCreated int   `json:"rules_created"`
+	Evaluated    int   `json:"evaluated"` // open subscriptions of models with a rule
+	Created      int   `json:"created"`   // new candidates
+	Canceled     int   `json:"canceled"`  // open candidates closed as canceled (activity seen, excluded, licence gone, no longer selected)
+	Open         int   `json:"open"`      // open candidates after the evaluation
 }
 
 // pageSize bounds how many subscriptions an evaluation holds at once.

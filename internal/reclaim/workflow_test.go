@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seatwise/seatwise/internal/recon"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -444,4 +445,63 @@ func TestNoNotifier(t *testing.T) {
 	if c := x.candidate(open[0].ID); c.State != store.StateAttention || !strings.Contains(c.Message, "550 mailbox unavailable") {
 		t.Errorf("failed notification: %s %q", c.State, c.Message)
 	}
+}
+
+// TestReconSavings: reconciliation's potential savings are the open
+// candidates and its realised savings the removals of the year, at the
+// model's unit price.
+func TestReconSavings(t *testing.T) {
+	x := setup(t, dialects[0].url(t), 120)
+	x.live()
+	tracked := true
+	ms, err := x.st.SoftwareModels(x.ctx, store.ModelFilter{Tracked: &tracked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ms {
+		ms[i].UnitPrice, ms[i].Currency = 9500, "USD"
+	}
+	if err := x.st.UpsertSoftwareModels(x.ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	x.evaluate()
+	var c *store.Candidate
+	priced := map[string]int{}
+	for _, o := range x.open() {
+		if o.Saving != 9500 || o.Currency != "USD" {
+			t.Errorf("candidate %d saves %d %s, want the unit price 9500 USD", o.ID, o.Saving, o.Currency)
+		}
+		if c == nil && o.AssignedByGroup == "" {
+			c = o
+		}
+		priced[o.SKUID]++
+	}
+	if c == nil {
+		t.Fatal("no direct candidate")
+	}
+	if _, err := x.e.Reclaim(x.ctx, c.ID, "user:test", "", RunOptions{OverrideCap: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.candidate(c.ID); got.State != store.StateClosedComplete {
+		t.Fatalf("reclaim: %s %q", got.State, got.Message)
+	}
+	res, err := recon.Compute(x.ctx, x.st, x.profile(), recon.Options{AsOf: x.ten.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Positions {
+		if p.SKUID != c.SKUID {
+			continue
+		}
+		open := priced[c.SKUID] - 1
+		if p.OpenCandidates != open || p.PotentialSavings != int64(open)*9500 || p.RealisedSavings != 9500 {
+			t.Errorf("position: %d open candidates, potential %d, realised %d; want %d, %d, 9500",
+				p.OpenCandidates, p.PotentialSavings, p.RealisedSavings, open, open*9500)
+		}
+		if !strings.Contains(p.CandidatesSource, "reclamation") {
+			t.Errorf("candidates source %q", p.CandidatesSource)
+		}
+		return
+	}
+	t.Fatalf("no position for %s", c.SKUID)
 }

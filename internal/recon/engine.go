@@ -21,11 +21,16 @@ type Options struct {
 	// AsOf is the day the position is computed for; zero means now.
 	AsOf time.Time
 	// Candidates supplies removal candidates and CandidatesSource names
-	// where they come from. Nil means no source is configured: potential and
-	// realised savings are 0 and every position says so.
+	// where they come from. Nil means the reclamation candidates in the
+	// store (store.ReclaimStore.SavingsCandidates, ReclamationSource).
 	Candidates       CandidatesFunc
 	CandidatesSource string
 }
+
+// ReclamationSource names the default candidates source: the removal
+// candidates of internal/reclaim (open ones are potential savings, those
+// closed complete this year and not undone are realised savings).
+const ReclamationSource = "reclamation removal candidates (open: potential; removed this year: realised)"
 
 // ModelError is a software model whose position could not be computed (for
 // example entitlements in several currencies).
@@ -66,6 +71,9 @@ func Compute(ctx context.Context, st store.Store, p *sam.Profile, opt Options) (
 		asOf = time.Now()
 	}
 	asOf = asOf.UTC()
+	if opt.Candidates == nil {
+		opt.Candidates, opt.CandidatesSource = st.SavingsCandidates, ReclamationSource
+	}
 	counts, err := st.CountOpenSubscriptions(ctx, store.CountFilter{ProfileID: p.ID})
 	if err != nil {
 		return nil, err
