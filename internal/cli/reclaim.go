@@ -212,4 +212,3 @@ func settingsRow(s store.ReclaimSettings) SettingsRow {
 	return SettingsRow{DryRun: s.DryRun, CapCount: s.CapCount, CapPercent: s.CapPercent, StalenessLimit: s.StalenessLimit.String(),
 		UndoWindow: s.UndoWindow.String(), UpdatedAt: rfc(s.UpdatedAt), UpdatedBy: s.UpdatedBy}
 }
-

@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"time"
 	"os/user"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/seatwise/seatwise/internal/ingest"
 	"github.com/seatwise/seatwise/internal/reclaim"
