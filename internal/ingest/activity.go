@@ -30,6 +30,9 @@ type actCheckpoint struct {
 	MaxSeen time.Time              `json:"max_seen,omitzero"`
 	Current *sam.EnvironmentAudit  `json:"current,omitempty"`
 	Done    []sam.EnvironmentAudit `json:"done,omitempty"`
+	// Ranges are the unfinished createdon ranges of a parallel audit
+	// backfill of environment Env (see backfillAudits).
+	Ranges []auditRange `json:"ranges,omitempty"`
 }
 
 // AnalysisStart returns the earliest time evidence counts from: the
@@ -183,7 +186,7 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 			s.progress(Progress{Kind: sam.RunActivity, Phase: "systemusers", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
 		}
 		if cp.Phase == "audits" {
-			err := s.readAudits(ctx, dv, env, r, st, &cp, resumed)
+			err := s.fetchAudits(ctx, dv, env, r, st, &cp, resumed)
 			if sam.IsCode(err, sam.EFORBIDDEN) {
 				// The application user may not read audits here
 				// (prvReadAuditSummary): what was staged stays evidence,

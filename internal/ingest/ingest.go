@@ -45,6 +45,10 @@ type Syncer struct {
 	// consecutive audit pages before they are staged with the checkpoint
 	// (0: DefaultStageBatchRows; 1 stages every page).
 	StageBatchRows int
+	// AuditStreams is how many createdon ranges of an environment's audit
+	// log are read at once at most (0: DefaultAuditStreams; 1 reads the
+	// log page after page).
+	AuditStreams int
 }
 
 // Progress describes how far a run has come.

@@ -63,6 +63,12 @@ func AuditSource(operation, action int, objectTypeCode string) (sam.ActivitySour
 // true, used from a watermark so that the newest row already counted is not
 // counted twice), oldest first.
 func auditsQuery(from time.Time, after bool) string {
+	return auditsRangeQuery(from, after, time.Time{})
+}
+
+// auditsRangeQuery is auditsQuery restricted to createdon before to (no
+// upper bound when to is zero).
+func auditsRangeQuery(from time.Time, after bool, to time.Time) string {
 	var ents []string
 	for _, e := range TrackedEntities {
 		ents = append(ents, "objecttypecode eq '"+e+"'")
@@ -73,6 +79,9 @@ func auditsQuery(from time.Time, after bool) string {
 	}
 	filter := "((operation eq 4 and (action eq 64 or action eq 65)) or ((operation eq 1 or operation eq 2) and (" +
 		strings.Join(ents, " or ") + "))) and createdon " + cmp + " " + from.UTC().Format(time.RFC3339Nano)
+	if !to.IsZero() {
+		filter += " and createdon lt " + to.UTC().Format(time.RFC3339Nano)
+	}
 	q := url.Values{}
 	q.Set("$select", "createdon,operation,action,objecttypecode,_userid_value")
 	q.Set("$filter", filter)

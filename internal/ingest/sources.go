@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,6 +31,12 @@ type ClientOptions struct {
 	// ("{resource}/.default") instead of the client-credentials grant with
 	// the client secret: a delegated sign-in (connect.Load) plugs in here.
 	Tokens func(scope string) (odata.TokenSource, error)
+	// Budgets gives each client the adaptive concurrency Controller of its
+	// identity against its host (a Dataverse environment, Graph), shared
+	// with every other profile and job of the process using the same
+	// identity there, within one global budget; nil means
+	// odata.DefaultBudgets().
+	Budgets *odata.Budgets
 }
 
 // Sources are the Microsoft clients of one profile, adapted to Graph and
@@ -88,8 +95,32 @@ func (s *Sources) client(service, scope string) (*odata.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	budgets := s.opts.Budgets
+	if budgets == nil {
+		budgets = odata.DefaultBudgets()
+	}
+	// The scope's resource (environment URL or Graph base) is what
+	// Microsoft limits the identity on.
+	ctl := budgets.Controller(s.identity(), strings.TrimSuffix(scope, "/.default"))
+	conc := 0 // the odata default
+	if service == odata.ServiceDataverse {
+		// The Controller bounds Dataverse requests; the parallel audit
+		// backfill may use all it admits.
+		conc = budgets.Config().Max
+	}
 	return odata.New(odata.Config{Service: service, HTTPClient: s.opts.HTTPClient, Tokens: ts, Counters: s.Counters,
-		MaxAttempts: s.opts.MaxAttempts, BaseDelay: s.opts.BaseDelay, MaxDelay: s.opts.MaxDelay}), nil
+		MaxAttempts: s.opts.MaxAttempts, BaseDelay: s.opts.BaseDelay, MaxDelay: s.opts.MaxDelay,
+		MaxConcurrency: conc, Budget: ctl}), nil
+}
+
+// identity names who the profile's requests run as, for the concurrency
+// budgets: the application in its tenant for app-only access; for a
+// delegated sign-in the profile (whose administrator signed in).
+func (s *Sources) identity() string {
+	if s.opts.Tokens != nil {
+		return fmt.Sprintf("delegated:%s/%s/profile-%d", strings.ToLower(s.profile.TenantID), strings.ToLower(s.profile.ClientID), s.profile.ID)
+	}
+	return "app:" + strings.ToLower(s.profile.TenantID) + "/" + strings.ToLower(s.profile.ClientID)
 }
 
 // Dataverse returns the client of one of the profile's environments
@@ -110,7 +141,7 @@ func (s *Sources) Dataverse(env sam.Environment) (Dataverse, error) {
 	if s.opts.AuditPageSize > 0 {
 		opts = append(opts, dataverse.WithPageSize(s.opts.AuditPageSize))
 	}
-	d := &DataverseSource{C: dataverse.New(envURL, c, opts...)}
+	d := &DataverseSource{C: dataverse.New(envURL, c, opts...), budget: c.Budget()}
 	s.envs[env.ID] = d
 	return d, nil
 }
@@ -171,7 +202,20 @@ func (g *GraphSource) SignInActivityAllowed(ctx context.Context) (bool, error) {
 }
 
 // DataverseSource adapts a dataverse.Client to Dataverse.
-type DataverseSource struct{ C *dataverse.Client }
+type DataverseSource struct {
+	C      *dataverse.Client
+	budget *odata.Controller
+}
+
+// Concurrency returns how many requests the environment's concurrency
+// Controller admits at once now (DefaultAuditStreams without one): the
+// parallel audit backfill splits its work into at most that many streams.
+func (d *DataverseSource) Concurrency() int {
+	if d.budget == nil {
+		return DefaultAuditStreams
+	}
+	return d.budget.Limit()
+}
 
 // AuditSettings implements Dataverse.
 func (d *DataverseSource) AuditSettings(ctx context.Context) (AuditSettings, error) {

@@ -110,7 +110,9 @@ func (b *Budgets) Controller(identity, scope string) *Controller {
 // (x-ms-ratelimit-burst-remaining-xrm-requests,
 // x-ms-ratelimit-time-remaining-xrm-requests) or Graph's
 // x-ms-throttle-limit-percentage run low; it never goes above
-// BudgetConfig.Max nor below one. A Retry-After stops every request of the
+// BudgetConfig.Max nor below one. The number in flight when a 429 came is
+// remembered as a ceiling the limit stays under, probing one higher after
+// 50 clean answers at it. A Retry-After stops every request of the
 // Controller (not only the one that got it) until it has elapsed. Each
 // admitted request also holds one slot of the Budgets' global budget; a
 // Controller that waits out a Retry-After holds none, so other identities
@@ -127,7 +129,12 @@ type Controller struct {
 	peak        int
 	pausedUntil time.Time
 	lastDrop    time.Time // when the limit was last decreased
-	wake        chan struct{}
+	// ceil is the concurrency learned to be too much (0: none yet): the
+	// limit stays below it, and probes one higher after probeAfter clean
+	// answers at it.
+	ceil       float64
+	cleanAtTop int
+	wake       chan struct{}
 	// the largest rate-limit header values seen: the window's size
 	burstMax, timeMax float64
 	stats             ControllerStats
@@ -256,18 +263,44 @@ func (p *Permit) Done(status int, header http.Header, retryAfter time.Duration) 
 			c.stats.Paused += until.Sub(maxTime(now, c.pausedUntil))
 			c.pausedUntil = until
 		}
+		// The requests in flight with this one were too many.
+		c.ceil = math.Max(1, float64(c.inflight))
+		c.cleanAtTop = 0
 		c.decrease(p.start, now)
 	case status >= 200 && status < 300:
 		if c.pressure(header) {
 			c.stats.Pressure++
 			c.decrease(p.start, now)
-		} else if c.slowStart {
-			c.limit = math.Min(float64(c.max), c.limit+1)
 		} else {
-			c.limit = math.Min(float64(c.max), c.limit+1/c.limit)
+			c.grow()
 		}
 	}
 	c.broadcast()
+}
+
+// probeAfter is how many clean answers at the learned ceiling let the
+// limit try one more request in flight.
+const probeAfter = 50
+
+// grow raises the limit after a clean answer: by one in slow start, else
+// by one per round of answers, below the learned ceiling. c.mu must be
+// held.
+func (c *Controller) grow() {
+	top := float64(c.max)
+	if c.ceil > 0 {
+		if c.limit+1 >= c.ceil {
+			if c.cleanAtTop++; c.cleanAtTop >= probeAfter {
+				c.ceil++
+				c.cleanAtTop = 0
+			}
+		}
+		top = math.Min(top, math.Max(1, c.ceil-1))
+	}
+	inc := 1.0
+	if !c.slowStart {
+		inc = 1 / c.limit
+	}
+	c.limit = math.Max(1, math.Min(top, c.limit+inc))
 }
 
 func maxTime(a, b time.Time) time.Time {

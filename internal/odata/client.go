@@ -142,6 +142,10 @@ func (c *Client) Counters() *Counters { return c.counters }
 // Stats returns a snapshot of the Client's counters.
 func (c *Client) Stats() Stats { return c.counters.Snapshot() }
 
+// Budget returns the Controller admitting the Client's requests (nil when
+// none).
+func (c *Client) Budget() *Controller { return c.cfg.Budget }
+
 // HTTPClient returns the *http.Client the Client sends with.
 func (c *Client) HTTPClient() *http.Client { return c.cfg.HTTPClient }
 

@@ -1,0 +1,343 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+)
+
+// DefaultAuditStreams is how many createdon ranges of one environment's
+// audit log an activity run reads at once at most (Syncer.AuditStreams
+// zero). The environment's concurrency Controller lowers it when Microsoft
+// pushes back (see DataverseSource.Concurrency).
+const DefaultAuditStreams = 32
+
+// auditRange is one createdon range of an environment's audit window,
+// read as its own paged stream: rows with From <= createdon (or From <
+// createdon when After) and createdon < To (no bound when To is zero).
+// Next is the link of the next page to read ("" before the first page);
+// Rows and Pos (the newest createdon read) record the progress. Pages read
+// beyond To (the range was split after its listing started) are cut
+// there.
+type auditRange struct {
+	From  time.Time `json:"from"`
+	After bool      `json:"after,omitempty"`
+	To    time.Time `json:"to,omitzero"`
+	Next  string    `json:"next,omitempty"`
+	Rows  int64     `json:"rows,omitempty"`
+	Pos   time.Time `json:"pos,omitzero"`
+}
+
+// auditStreams returns the most ranges read at once from dv.
+func (s *Syncer) auditStreams(dv Dataverse) int {
+	n := s.AuditStreams
+	if n <= 0 {
+		n = DefaultAuditStreams
+	}
+	if c, ok := dv.(interface{ Concurrency() int }); ok {
+		n = min(n, max(1, c.Concurrency()))
+	}
+	return n
+}
+
+// fetchAudits reads the audits of one environment: with a single stream
+// (Syncer.AuditStreams 1, or a run resumed from a single-stream
+// checkpoint) page after page, else as parallel createdon ranges
+// (backfillAudits). Both stage the same evidence and leave cp at the next
+// environment.
+func (s *Syncer) fetchAudits(ctx context.Context, dv Dataverse, env sam.Environment, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
+	if len(cp.Ranges) == 0 {
+		from, after := auditStart(cp)
+		if s.AuditStreams == 1 || cp.Next != auditsQuery(from, after) {
+			return s.readAudits(ctx, dv, env, r, st, cp, resumed)
+		}
+	}
+	return s.backfillAudits(ctx, dv, env, r, st, cp, resumed)
+}
+
+// auditStart returns where the current environment's audit window starts:
+// the analysis start, or just after the environment's watermark when that
+// is later.
+func auditStart(cp *actCheckpoint) (from time.Time, after bool) {
+	from = cp.From
+	if wm := cp.Current.Watermark; !wm.IsZero() && !wm.Before(from) {
+		return wm, true
+	}
+	return from, false
+}
+
+// rangeState is a range being read: the checkpointed part and what the
+// reader needs.
+type rangeState struct {
+	auditRange
+	id      int
+	density float64 // rows per second of createdon, estimated
+	hi      atomic.Int64
+	stop    atomic.Bool
+}
+
+func (rs *rangeState) setTo(t time.Time) {
+	rs.To = t
+	if t.IsZero() {
+		rs.hi.Store(0)
+	} else {
+		rs.hi.Store(t.UnixNano())
+	}
+}
+
+// remaining estimates the rows of rs not read yet, with end standing in
+// for an open range's bound.
+func (rs *rangeState) remaining(end time.Time) float64 {
+	to := rs.To
+	if to.IsZero() {
+		to = end
+	}
+	pos := rs.position()
+	if !to.After(pos) {
+		return 0
+	}
+	return rs.density * to.Sub(pos).Seconds()
+}
+
+func (rs *rangeState) position() time.Time {
+	if rs.Pos.After(rs.From) {
+		return rs.Pos
+	}
+	return rs.From
+}
+
+// rangePage is one page a range's reader fetched.
+type rangePage struct {
+	id   int
+	page AuditPage
+	err  error
+}
+
+// minSplitSpan is the narrowest createdon span a range is split into.
+const minSplitSpan = 2 * time.Second
+
+// backfillAudits reads the audits of one environment as concurrent streams
+// over createdon ranges, each paged with the client's odata.maxpagesize.
+// It starts with one range over the whole window; a range that turns out
+// dense (more pages to come than the others) is split at createdon points
+// into new ranges while fewer than auditStreams are being read. Pages are
+// aggregated in one place and staged in batches with a checkpoint that
+// records every unfinished range's bounds and next link, so an interrupted
+// run resumes each range where the staged evidence ends. A range's rows
+// at or after its upper bound (lowered by a split after its listing began)
+// belong to the range split off and are dropped from its pages. The
+// evidence staged is exactly a sequential read's: each audit row falls in
+// one range.
+func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Environment, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	end := s.now()
+	agg := newAggregator(env.ID)
+	batch := s.StageBatchRows
+	if batch <= 0 {
+		batch = DefaultStageBatchRows
+	}
+	ranges := map[int]*rangeState{}
+	nextID := 0
+	add := func(a auditRange, density float64) *rangeState {
+		rs := &rangeState{auditRange: a, id: nextID, density: density}
+		rs.setTo(a.To)
+		if a.Rows > 0 {
+			span := max(rs.Pos.Sub(rs.From), time.Second)
+			rs.density = float64(a.Rows) / span.Seconds()
+		}
+		ranges[nextID] = rs
+		nextID++
+		return rs
+	}
+	if len(cp.Ranges) == 0 {
+		from, after := auditStart(cp)
+		add(auditRange{From: from, After: after}, 0)
+	}
+	for _, a := range cp.Ranges {
+		add(a, 0)
+	}
+
+	results := make(chan rangePage, DefaultAuditStreams)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		// Unblock readers still sending, then wait for them.
+		go func() {
+			for range results {
+			}
+		}()
+		wg.Wait()
+		close(results)
+	}()
+	read := func(rs *rangeState) {
+		link := rs.Next
+		if link == "" {
+			link = auditsRangeQuery(rs.From, rs.After, rs.To)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !rs.stop.Load() {
+				p, err := dv.AuditsPage(ctx, link)
+				select {
+				case results <- rangePage{rs.id, p, err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil || p.NextLink == "" || p.NextLink == link {
+					return
+				}
+				if hi := rs.hi.Load(); hi != 0 && len(p.Rows) > 0 && p.Rows[len(p.Rows)-1].CreatedOn.UnixNano() >= hi {
+					return
+				}
+				link = p.NextLink
+			}
+		}()
+	}
+	for _, rs := range ranges {
+		read(rs)
+	}
+	active := len(ranges)
+	pageRows := 0 // the largest page seen: the page size
+
+	for active > 0 {
+		var res rangePage
+		select {
+		case res = <-results:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		rs := ranges[res.id]
+		if rs == nil {
+			continue // a page read past the end of a finished range
+		}
+		if res.err != nil {
+			return fmt.Errorf("environment %s: read audits: %w", env.URL, res.err)
+		}
+		if res.page.NextLink != "" && res.page.NextLink == rs.Next {
+			return sam.Errorf(sam.EUNAVAILABLE, "environment %s: read audits: the service returned the same page link again", env.URL)
+		}
+		pageRows = max(pageRows, len(res.page.Rows))
+		rows := res.page.Rows
+		last := res.page.NextLink == ""
+		if !rs.To.IsZero() {
+			if i := slices.IndexFunc(rows, func(a AuditRow) bool { return !a.CreatedOn.Before(rs.To) }); i >= 0 {
+				rows, last = rows[:i], true
+			}
+		}
+		agg.add(cp.From, rows, &cp.MaxSeen)
+		r.Counts["audit_rows"] += int64(len(rows))
+		if len(rows) > 0 {
+			rs.Rows += int64(len(rows))
+			rs.Pos = rows[len(rows)-1].CreatedOn
+			rs.density = float64(rs.Rows) / max(rs.Pos.Sub(rs.From), time.Second).Seconds()
+		}
+		if last {
+			rs.stop.Store(true)
+			delete(ranges, rs.id)
+			active--
+		} else {
+			rs.Next = res.page.NextLink
+			for _, n := range splitRanges(ranges, pageRows, end, s.auditStreams(dv)-active, add) {
+				read(n)
+				active++
+			}
+		}
+		if active > 0 && agg.len() < batch {
+			s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+			continue
+		}
+		cp.Ranges = cp.Ranges[:0]
+		for _, x := range ranges {
+			cp.Ranges = append(cp.Ranges, x.auditRange)
+		}
+		slices.SortFunc(cp.Ranges, func(a, b auditRange) int { return a.From.Compare(b.From) })
+		saved := *cp
+		if active == 0 {
+			if cp.MaxSeen.After(cp.Current.Watermark) {
+				cp.Current.Watermark = cp.MaxSeen
+			}
+			cp.Done = append(cp.Done, *cp.Current)
+			cp.Current, cp.Phase, cp.Next, cp.MaxSeen, cp.Ranges = nil, "", "", time.Time{}, nil
+			// The environment is finished: the checkpoint points at the next one.
+			saved = nextEnv(*cp)
+		}
+		r.Checkpoint, _ = json.Marshal(saved)
+		st.apply(r)
+		if err := s.Store.StageActivity(ctx, r, agg.take()); err != nil {
+			return err
+		}
+		s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+	}
+	return nil
+}
+
+// splitRanges splits the ranges with the most rows left (estimated from
+// the density read so far) into up to free new ranges, each expected to
+// hold at least a page (pageRows rows), at whole seconds at least
+// minSplitSpan apart; end stands in for an open range's bound. A split
+// range keeps its listing and gets a lower bound To; the new ranges start
+// their own listings. It returns the new ranges.
+func splitRanges(ranges map[int]*rangeState, pageRows int, end time.Time, free int, add func(auditRange, float64) *rangeState) []*rangeState {
+	if free <= 0 || pageRows <= 0 {
+		return nil
+	}
+	cands := make([]*rangeState, 0, len(ranges))
+	for _, x := range ranges {
+		if x.remaining(end) >= 2*float64(pageRows) {
+			cands = append(cands, x)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *rangeState) int {
+		ra, rb := a.remaining(end), b.remaining(end)
+		switch {
+		case ra > rb:
+			return -1
+		case ra < rb:
+			return 1
+		}
+		return a.id - b.id
+	})
+	var out []*rangeState
+	for _, x := range cands {
+		if free <= 0 {
+			break
+		}
+		to := x.To
+		if to.IsZero() {
+			to = end
+		}
+		pos := x.position()
+		pieces := min(free+1, int(x.remaining(end)/float64(pageRows)))
+		var points []time.Time
+		prev := pos
+		for i := 1; i < pieces; i++ {
+			p := pos.Add(time.Duration(float64(to.Sub(pos)) * float64(i) / float64(pieces))).Truncate(time.Second)
+			if p.Sub(prev) >= minSplitSpan && to.Sub(p) >= minSplitSpan {
+				points = append(points, p)
+				prev = p
+			}
+		}
+		if len(points) == 0 {
+			continue
+		}
+		oldTo := x.To
+		x.setTo(points[0])
+		for i, p := range points {
+			nt := oldTo
+			if i+1 < len(points) {
+				nt = points[i+1]
+			}
+			out = append(out, add(auditRange{From: p, To: nt}, x.density))
+			free--
+		}
+	}
+	return out
+}
