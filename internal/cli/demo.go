@@ -26,12 +26,13 @@ func init() {
 			Long: "demo starts the Microsoft simulator in this process with two generated tenants (three Dataverse\n" +
 				"environments in all, --users users, 120 days of activity history), creates a SQLite database in a\n" +
 				"temporary directory (removed at exit; --data DIR keeps it), adds a profile per tenant, records\n" +
-				"entitlements with renewals coming up, then runs the first sync, reconciliation and recommendations\n" +
-				"with progress shown and prints a summary ending with the savings found.\n\n" +
+				"entitlements with renewals coming up, then runs the first sync, the evaluation of the reclamation\n" +
+				"rules (dry run: nothing is removed), reconciliation and recommendations with progress shown, and\n" +
+				"prints a summary ending with the savings found.\n\n" +
 				"It then starts the server (web UI, REST API, job queue) on --listen, prints the URL and the\n" +
 				"administrator's sign-in, and keeps the simulated clock moving (one simulated day per --day of real\n" +
-				"time, with a hire and a leaver per tenant each day), so that the daily sync and the weekly\n" +
-				"reconciliation run as scheduled; each finished job is printed. Ctrl-C stops it cleanly.\n" +
+				"time, with a hire and a leaver per tenant each day), so that the daily sync (followed by reclamation)\n" +
+				"and the weekly reconciliation run as scheduled; each job is printed. Ctrl-C stops it cleanly.\n" +
 				"--once exits after the summary.",
 			Args: cobra.NoArgs,
 		}
@@ -157,7 +158,7 @@ func (a *App) demo(ctx context.Context, o demoOptions) error {
 			return
 		}
 		fmt.Fprintf(a.Stdout, "\nSeatwise is running at %s\n  sign in as %s\n", s.base, signIn)
-		fmt.Fprintf(a.Stdout, "  the simulated clock moves one day every %s: the daily sync runs at 02:00 (simulated UTC), the reconciliation on Mondays at 04:00\n", o.Day)
+		fmt.Fprintf(a.Stdout, "  the simulated clock moves one day every %s: the daily sync runs at 02:00 (simulated UTC) followed by reclamation (dry run), the reconciliation on Mondays at 04:00\n", o.Day)
 		fmt.Fprintf(a.Stdout, "  in another terminal: seatwise --database %s report usage\n", dbURL)
 		fmt.Fprintf(a.Stdout, "Ctrl-C stops the demo%s.\n\n", map[bool]string{true: " and removes its temporary directory", false: " (the data stays in " + dir + ")"}[o.Data == ""])
 		est.runClock(runCtx, a.Stdout, o.Day, s.runner, profiles)
@@ -171,6 +172,9 @@ func (a *App) demo(ctx context.Context, o demoOptions) error {
 			// The demo prints each job's start and end itself.
 			c.Logger = slog.New(minLevel{a.Logger.Handler(), slog.LevelWarn})
 			c.Clock = est
+			// Rules are evaluated after every activity run (dry run: the
+			// workflow only plans).
+			c.Reclaim = true
 			c.HTTPClient = est.srv.Client()
 			// Leases are on the simulated clock, which runs thousands of
 			// times faster than the heartbeat's real one.

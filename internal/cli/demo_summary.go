@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/catalog"
+	"github.com/seatwise/seatwise/internal/reclaim"
 	"github.com/seatwise/seatwise/internal/recon"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
@@ -20,16 +22,14 @@ import (
 // DemoSummary is what the demo's first pipeline found, printed at its end
 // (--output json prints it as one object).
 type DemoSummary struct {
-	AsOf     time.Time           `json:"as_of"`
-	Profiles []DemoProfile       `json:"profiles"`
-	Usage    []UsageRow          `json:"usage"`
-	Products []DemoProduct       `json:"products"`
-	Renewals []RenewalRow        `json:"renewals"`
-	Savings  []DemoSaving        `json:"savings"`
-	Totals   []DemoSavingsTotal  `json:"savings_total"`
-	Warnings []string            `json:"warnings,omitempty"`
-	counts   map[string]int      // recommendations per kind, for the closing line
-	byKind   map[string][]string // kinds in order of appearance per currency
+	AsOf     time.Time          `json:"as_of"`
+	Profiles []DemoProfile      `json:"profiles"`
+	Usage    []UsageRow         `json:"usage"`
+	Products []DemoProduct      `json:"products"`
+	Renewals []RenewalRow       `json:"renewals"`
+	Savings  []DemoSaving       `json:"savings"`
+	Totals   []DemoSavingsTotal `json:"savings_total"`
+	Warnings []string           `json:"warnings,omitempty"`
 }
 
 // DemoProfile is one tenant of the demo estate as its first sync saw it.
@@ -50,21 +50,40 @@ type DemoProduct struct {
 	recon.ProductSummary
 }
 
-// DemoSaving is what one kind of saving found in one profile is worth.
+// DemoSaving is what one source of savings found in one profile: the
+// removal candidates of one software model (source "reclamation"), or the
+// licence changes of one kind recommended (source "recommendations").
 type DemoSaving struct {
 	Profile       string `json:"profile"`
-	Source        string `json:"source"` // where the figure comes from: "recommendations"
-	Kind          string `json:"kind"`
-	Users         int    `json:"users"`
-	MonthlySaving int64  `json:"monthly_saving"` // minor units
+	Source        string `json:"source"`
+	Kind          string `json:"kind"`  // part number (reclamation) or recommendation kind
+	Users         int    `json:"users"` // candidates or users concerned
+	MonthlySaving int64  `json:"monthly_saving"`
 	Currency      string `json:"currency"`
 }
 
-// DemoSavingsTotal is the savings found across the estate in one currency.
+// DemoSavingsTotal is the savings found across the estate in one currency:
+// the reclamation candidates' potential savings, and besides the licence
+// changes recommended that reclamation does not cover (consolidation,
+// downgrade).
 type DemoSavingsTotal struct {
-	Currency      string `json:"currency"`
-	MonthlySaving int64  `json:"monthly_saving"`
-	YearlySaving  int64  `json:"yearly_saving"`
+	Currency           string `json:"currency"`
+	MonthlySaving      int64  `json:"monthly_saving"`
+	YearlySaving       int64  `json:"yearly_saving"`
+	Candidates         int    `json:"candidates"`
+	RecommendedSaving  int64  `json:"recommended_monthly_saving"`
+	RecommendedChanges int    `json:"recommended_changes"`
+}
+
+// total returns the total of currency c, added when missing.
+func (s *DemoSummary) total(c string) *DemoSavingsTotal {
+	for i := range s.Totals {
+		if s.Totals[i].Currency == c {
+			return &s.Totals[i]
+		}
+	}
+	s.Totals = append(s.Totals, DemoSavingsTotal{Currency: c})
+	return &s.Totals[len(s.Totals)-1]
 }
 
 // demoPipeline runs the first sync of every profile with progress on
@@ -72,8 +91,8 @@ type DemoSavingsTotal struct {
 // gathers renewals and savings.
 func (a *App) demoPipeline(ctx context.Context, st store.Store, kr *secret.Keyring, est *demoEstate, profiles []*sam.Profile) (*DemoSummary, error) {
 	say := func(format string, args ...any) { fmt.Fprintf(a.Stderr, format+"\n", args...) }
-	sum := &DemoSummary{AsOf: est.Now(), counts: map[string]int{}, byKind: map[string][]string{}}
-	steps := len(profiles) + 2
+	sum := &DemoSummary{AsOf: est.Now()}
+	steps := len(profiles) + 3
 	for i, p := range profiles {
 		say("[%d/%d] Syncing %s: subscriptions from Graph, then activity from the Dataverse audit log", i+1, steps, p.Name)
 		start := time.Now()
@@ -95,6 +114,11 @@ func (a *App) demoPipeline(ctx context.Context, st store.Store, kr *secret.Keyri
 			dp.AuditRows = r.Run.Counts["audit_rows"]
 			sum.Warnings = append(sum.Warnings, prefixed(p.Name, r.Run.Warnings)...)
 		}
+		// Reload: the sync recorded the environments' audit settings,
+		// which decide whether inactivity is proven.
+		if profiles[i], err = st.Profile(ctx, p.ID); err != nil {
+			return nil, err
+		}
 		if dp.Entitlements, err = ensureEntitlements(ctx, st, p, est.tenants[i]); err != nil {
 			return nil, err
 		}
@@ -102,10 +126,24 @@ func (a *App) demoPipeline(ctx context.Context, st store.Store, kr *secret.Keyri
 		sum.Profiles = append(sum.Profiles, dp)
 	}
 
+	// Reclamation rules (the defaults, created on first use) select the
+	// removal candidates; a new installation runs in dry run, so nothing
+	// is removed or sent.
+	say("[%d/%d] Evaluating reclamation rules (dry run: nothing is removed)", steps-2, steps)
+	eng := &reclaim.Engine{Store: st, Now: est.Now, Logger: slog.New(minLevel{a.Logger.Handler(), slog.LevelWarn})}
+	for _, p := range profiles {
+		ev, err := eng.Evaluate(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		say("  %s: %d subscriptions evaluated (%d rules created), %d new removal candidates, %d open", p.Name, ev.Evaluated, ev.RulesCreated, ev.Created, ev.Open)
+	}
+
 	say("[%d/%d] Reconciling entitlements with subscriptions", steps-1, steps)
 	var results []*recon.Result
 	for i, p := range profiles {
-		run, res, err := recon.Reconcile(ctx, st, p, recon.Options{AsOf: sum.AsOf})
+		run, res, err := recon.Reconcile(ctx, st, p, recon.Options{AsOf: sum.AsOf, Candidates: st.SavingsCandidates,
+			CandidatesSource: "reclamation removal candidates (open: potential; removed this year: realised)"})
 		if res == nil {
 			return nil, err
 		}
@@ -118,12 +156,23 @@ func (a *App) demoPipeline(ctx context.Context, st store.Store, kr *secret.Keyri
 		for _, ps := range recon.Summarize(res.Positions) {
 			sum.Products = append(sum.Products, DemoProduct{Profile: p.Name, ProductSummary: ps})
 		}
+		for _, pos := range res.Positions {
+			if pos.OpenCandidates == 0 {
+				continue
+			}
+			sum.Savings = append(sum.Savings, DemoSaving{Profile: p.Name, Source: "reclamation", Kind: pos.PartNumber,
+				Users: pos.OpenCandidates, MonthlySaving: pos.PotentialSavings, Currency: pos.Currency})
+			t := sum.total(pos.Currency)
+			t.MonthlySaving += pos.PotentialSavings
+			t.YearlySaving += 12 * pos.PotentialSavings
+			t.Candidates += pos.OpenCandidates
+		}
 		if err := sum.addRenewals(ctx, st, res); err != nil {
 			return nil, err
 		}
 	}
 
-	say("[%d/%d] Looking for savings: leavers' licences, several base licences, full licences used read-only", steps, steps)
+	say("[%d/%d] Looking for other licence changes: several base licences, full licences used read-only", steps, steps)
 	for _, res := range results {
 		if err := sum.addRecommendations(ctx, st, res); err != nil {
 			return nil, err
@@ -170,11 +219,13 @@ func (s *DemoSummary) addRenewals(ctx context.Context, st store.Store, res *reco
 	return nil
 }
 
-// addRecommendations totals the recommendations of res's profile per kind.
+// addRecommendations totals per kind the recommendations of res's profile
+// that reclamation does not cover: consolidations and downgrades (a
+// leaver's licences are reclamation candidates already).
 func (s *DemoSummary) addRecommendations(ctx context.Context, st store.Store, res *recon.Result) error {
 	idx := map[string]int{}
-	err := recon.Recommend(ctx, st, catalog.Default(), res.Profile, res.Positions, s.AsOf, func(r recon.Recommendation) error {
-		if !r.SavingKnown {
+	return recon.Recommend(ctx, st, catalog.Default(), res.Profile, res.Positions, s.AsOf, func(r recon.Recommendation) error {
+		if !r.SavingKnown || r.Kind == recon.RecommendRemove {
 			return nil
 		}
 		k := r.Kind + "\x00" + r.Currency
@@ -186,45 +237,11 @@ func (s *DemoSummary) addRecommendations(ctx context.Context, st store.Store, re
 		}
 		s.Savings[i].Users++
 		s.Savings[i].MonthlySaving += r.MonthlySaving
+		t := s.total(r.Currency)
+		t.RecommendedSaving += r.MonthlySaving
+		t.RecommendedChanges++
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, sv := range s.Savings {
-		if sv.Profile != res.Profile.Name {
-			continue
-		}
-		found := false
-		for i := range s.Totals {
-			if s.Totals[i].Currency == sv.Currency {
-				s.Totals[i].MonthlySaving += sv.MonthlySaving
-				s.Totals[i].YearlySaving += 12 * sv.MonthlySaving
-				found = true
-			}
-		}
-		if !found {
-			s.Totals = append(s.Totals, DemoSavingsTotal{Currency: sv.Currency, MonthlySaving: sv.MonthlySaving, YearlySaving: 12 * sv.MonthlySaving})
-		}
-		if s.counts[sv.Kind] == 0 {
-			s.byKind[sv.Currency] = append(s.byKind[sv.Currency], sv.Kind)
-		}
-		s.counts[sv.Kind] += sv.Users
-	}
-	return nil
-}
-
-// demoKindWords says what a recommendation kind means for n users.
-func demoKindWords(kind string, n int) string {
-	switch kind {
-	case recon.RecommendRemove:
-		return fmt.Sprintf("%d licences of leavers to remove", n)
-	case recon.RecommendConsolidate:
-		return fmt.Sprintf("%d users with several base licences to consolidate", n)
-	case recon.RecommendDowngrade:
-		return fmt.Sprintf("%d read-only users to move to Team Members", n)
-	}
-	return fmt.Sprintf("%d %s", n, kind)
 }
 
 // write prints the summary: a JSON object, or tables ending with the
@@ -301,32 +318,25 @@ func (s *DemoSummary) write(w io.Writer, f Format) error {
 		fmt.Fprintln(w, "Savings found: none (every licence is used as bought).")
 		return nil
 	}
-	pr = NewPrinter(w, FormatTable, "profile", "kind", "users", "monthly_saving", "currency", "source")
+	pr = NewPrinter(w, FormatTable, "profile", "source", "kind", "users", "monthly_saving", "currency")
 	for _, sv := range s.Savings {
-		if err := pr.Row(sv, sv.Profile, sv.Kind, strconv.Itoa(sv.Users), money(sv.MonthlySaving), sv.Currency, sv.Source); err != nil {
+		if err := pr.Row(sv, sv.Profile, sv.Source, sv.Kind, strconv.Itoa(sv.Users), money(sv.MonthlySaving), sv.Currency); err != nil {
 			return err
 		}
 	}
 	if err := pr.Close(); err != nil {
 		return err
 	}
-	currencies := make([]string, 0, len(s.Totals))
-	for _, t := range s.Totals {
-		currencies = append(currencies, t.Currency)
-	}
-	sort.Strings(currencies)
-	for _, c := range currencies {
-		for _, t := range s.Totals {
-			if t.Currency != c {
-				continue
-			}
-			var what []string
-			for _, k := range s.byKind[c] {
-				what = append(what, demoKindWords(k, s.counts[k]))
-			}
-			fmt.Fprintf(w, "Savings found: %s per month (%s per year) across %d tenants: %s.\n",
-				sam.FormatMoney(t.MonthlySaving, c), sam.FormatMoney(t.YearlySaving, c), len(s.Profiles), strings.Join(what, ", "))
+	totals := slices.Clone(s.Totals)
+	slices.SortFunc(totals, func(a, b DemoSavingsTotal) int { return strings.Compare(a.Currency, b.Currency) })
+	for _, t := range totals {
+		more := ""
+		if t.RecommendedChanges > 0 {
+			more = fmt.Sprintf("; %d more licence changes recommended (consolidation, downgrade) would save %s per month", t.RecommendedChanges,
+				sam.FormatMoney(t.RecommendedSaving, t.Currency))
 		}
+		fmt.Fprintf(w, "Savings found: %s per month (%s per year) in %d unused licences to reclaim across %d tenants%s.\n",
+			sam.FormatMoney(t.MonthlySaving, t.Currency), sam.FormatMoney(t.YearlySaving, t.Currency), t.Candidates, len(s.Profiles), more)
 	}
 	return nil
 }

@@ -65,14 +65,22 @@ func TestDemoOnce(t *testing.T) {
 	if len(sum.Products) == 0 || len(sum.Usage) == 0 {
 		t.Errorf("no positions (%d) or usage rows (%d)", len(sum.Products), len(sum.Usage))
 	}
-	removes := 0
+	reclaimed := 0
 	for _, s := range sum.Savings {
-		if s.Kind == recon.RecommendRemove {
-			removes += s.Users
+		switch s.Source {
+		case "reclamation":
+			reclaimed += s.Users
+		case "recommendations":
+			if s.Kind == recon.RecommendRemove {
+				t.Errorf("a leaver's removal counted as a recommendation besides reclamation: %+v", s)
+			}
+		default:
+			t.Errorf("saving of unknown source: %+v", s)
 		}
 	}
-	if len(sum.Totals) != 1 || sum.Totals[0].Currency != "USD" || sum.Totals[0].MonthlySaving <= 0 || removes == 0 {
-		t.Errorf("savings %+v totals %+v: want USD savings with leavers to remove", sum.Savings, sum.Totals)
+	if len(sum.Totals) != 1 || sum.Totals[0].Currency != "USD" || sum.Totals[0].MonthlySaving <= 0 || reclaimed == 0 ||
+		sum.Totals[0].Candidates != reclaimed || sum.Totals[0].YearlySaving != 12*sum.Totals[0].MonthlySaving {
+		t.Errorf("savings %+v totals %+v: want USD savings of reclamation candidates", sum.Savings, sum.Totals)
 	}
 	// The usage found is each tenant's ground truth.
 	for i, n := range []int{60, 30} {
@@ -93,7 +101,7 @@ func TestDemoOnce(t *testing.T) {
 		}
 		checkUsageRows(t, rows, truth)
 	}
-	if !strings.Contains(errb.String(), "[1/4] Syncing contoso") || !strings.Contains(errb.String(), "[4/4] Looking for savings") {
+	if !strings.Contains(errb.String(), "[1/5] Syncing contoso") || !strings.Contains(errb.String(), "[3/5] Evaluating reclamation rules") {
 		t.Errorf("progress not shown:\n%s", errb.String())
 	}
 	if strings.Contains(out.String()+errb.String(), "password") {
@@ -108,7 +116,7 @@ func TestDemoOnce(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	last := lines[len(lines)-1]
-	if !regexp.MustCompile(`^Savings found: [0-9]+\.[0-9]{2} USD per month .* across 2 tenants: .*leavers to remove`).MatchString(last) {
+	if !regexp.MustCompile(`^Savings found: [0-9]+\.[0-9]{2} USD per month \([0-9]+\.[0-9]{2} USD per year\) in [1-9][0-9]* unused licences to reclaim across 2 tenants`).MatchString(last) {
 		t.Errorf("last line %q, want the savings found", last)
 	}
 	// The kept database works with the ordinary commands.
@@ -124,7 +132,7 @@ func TestDemoOnce(t *testing.T) {
 // TestDemoServes runs the demo's long-running mode: the server answers
 // /healthz and the printed sign-in works, the simulated clock moves (a new
 // day with a hire and a leaver), the daily sync schedule runs a job that
-// succeeds, and cancelling stops everything and removes the temporary
+// succeeds and reclamation is evaluated after it, and cancelling stops everything and removes the temporary
 // directory.
 func TestDemoServes(t *testing.T) {
 	var out, errb lockedBuffer
@@ -180,6 +188,7 @@ func TestDemoServes(t *testing.T) {
 
 	waitFor("new simulated day", regexp.MustCompile(`simulated\]  a new simulated day\n.*contoso: hired New Hire 1 \(`))
 	waitFor("scheduled sync", synced)
+	waitFor("reclamation after the sync", regexp.MustCompile(`job \d+: reclaim of contoso succeeded: rules evaluated: \d+ subscriptions`))
 
 	dbLine := regexp.MustCompile(`Database: sqlite://(\S+)/seatwise.db`).FindStringSubmatch(errb.String())
 	cancel()
