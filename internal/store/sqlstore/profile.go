@@ -327,7 +327,7 @@ func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 		} else if n == 0 {
 			return sam.Errorf(sam.ENOTFOUND, "profile %d not found", id)
 		}
-		return nil
+		return s.closeProfileCandidates(ctx, tx, id, now)
 	})
 }
 

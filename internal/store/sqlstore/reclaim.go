@@ -522,3 +522,43 @@ func (s *Store) SavingsCandidates(ctx context.Context, profileID int64, skuID st
 	}
 	return out, s.fail(rows.Err(), "list savings candidates")
 }
+
+// closeProfileCandidates closes the open removal candidates of a deleted
+// profile as skipped, each with a transition; rules, candidates and history
+// stay for audit.
+func (s *Store) closeProfileCandidates(ctx context.Context, tx *sql.Tx, profileID int64, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, state FROM reclaim_candidates WHERE profile_id = $1 AND open = $2`, profileID, true)
+	if err != nil {
+		return err
+	}
+	type open struct {
+		id    int64
+		state string
+	}
+	var list []open
+	for rows.Next() {
+		var o open
+		if err := rows.Scan(&o.id, &o.state); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	now = timestamp(now)
+	const why = "the profile was deleted"
+	for _, o := range list {
+		if _, err := tx.ExecContext(ctx, `UPDATE reclaim_candidates SET state = $1, open = $2, due_at = NULL, intent = '',
+			message = $3, updated_at = $4, closed_at = $4 WHERE id = $5`, string(store.StateClosedSkipped), false, why, s.ts(now), o.id); err != nil {
+			return err
+		}
+		tr := store.Transition{CandidateID: o.id, At: now, From: store.CandidateState(o.state), To: store.StateClosedSkipped, Actor: "system", Reason: why}
+		if err := s.appendTransition(ctx, tx, &tr); err != nil {
+			return err
+		}
+	}
+	return nil
+}

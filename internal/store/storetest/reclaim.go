@@ -20,6 +20,7 @@ var reclaimTests = []struct {
 	{"Candidates", testCandidates},
 	{"CandidateTransitionsAppendOnly", testTransitionsAppendOnly},
 	{"SavingsCandidates", testSavingsCandidates},
+	{"DeleteProfileClosesCandidates", testDeleteProfileClosesCandidates},
 }
 
 func testReclaimSettings(t *testing.T, s store.Store) {
@@ -257,5 +258,35 @@ func testSavingsCandidates(t *testing.T, s store.Store) {
 	if len(got) != 2 || got[0].SubscriptionID != open.SubscriptionID || got[0].ClosedAt != nil || got[0].Amount != 6500 ||
 		got[1].SubscriptionID != done.SubscriptionID || got[1].ClosedAt == nil {
 		t.Errorf("SavingsCandidates = %+v", got)
+	}
+}
+
+func testDeleteProfileClosesCandidates(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "gone", 0)
+	syncSubs(t, s, p, true, now, staged(1, skuSales), staged(2, skuSales))
+	_, err := s.EnsureReclaimRules(ctx(t), []*store.ReclaimRule{store.DefaultReclaimRule(p.ID, skuSales)})
+	must(t, err)
+	open := newCandidate(t, s, p, 1, skuSales)
+	done := newCandidate(t, s, p, 2, skuSales)
+	done.State = store.StateClosedComplete
+	must(t, s.UpdateCandidate(ctx(t), done, store.StateReady, &store.Transition{Actor: "system"}))
+	must(t, s.DeleteProfile(ctx(t), p.ID))
+	got, err := s.Candidate(ctx(t), open.ID)
+	must(t, err)
+	if got.State != store.StateClosedSkipped || got.ClosedAt.IsZero() || got.Message != "the profile was deleted" {
+		t.Errorf("open candidate of a deleted profile: %s %q", got.State, got.Message)
+	}
+	if d, err := s.Candidate(ctx(t), done.ID); err != nil || d.State != store.StateClosedComplete {
+		t.Errorf("closed candidate changed: %v %v", d, err)
+	}
+	hist, err := s.CandidateTransitions(ctx(t), open.ID)
+	must(t, err)
+	if len(hist) != 2 || hist[1].To != store.StateClosedSkipped || hist[1].From != store.StateReady {
+		t.Errorf("transitions = %+v", hist)
+	}
+	rules, err := s.ReclaimRules(ctx(t), p.ID)
+	must(t, err)
+	if len(rules) != 1 {
+		t.Errorf("rules of a deleted profile: %d, want 1 (kept for audit)", len(rules))
 	}
 }
