@@ -44,7 +44,7 @@ var writePerms = []string{"User.Read.All", "LicenseAssignment.Read.All", "Organi
 
 // env is one simulator tenant, one store, one profile and an engine.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	srv *mscloud.Server
 	ten *tenant.Tenant
@@ -85,7 +85,7 @@ func (r *recorder) list(kind NoticeKind) []Notice {
 	return out
 }
 
-func setup(t *testing.T, url string, users int) *env {
+func setup(t testing.TB, url string, users int) *env {
 	t.Helper()
 	ctx := context.Background()
 	srv, err := mscloud.Start(ctx, mscloud.Config{Seed: 6, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Seed: 6, Users: users, Environments: 2}, GraphRoles: writePerms}}})

@@ -92,8 +92,21 @@ func (e *Engine) Advance(ctx context.Context, p *sam.Profile, opt RunOptions) (*
 	if err != nil {
 		return res, err
 	}
+	exList, err := e.Store.Exclusions(ctx, p.ID)
+	if err != nil {
+		return res, err
+	}
+	excl := NewExclusions(exList)
 	var revoke []*store.Candidate
 	for _, c := range due {
+		// Exclusions apply to notices and removals too, even when added
+		// since the last evaluation.
+		if why := excl.Match(c.UserID, c.UPN, c.SKUID, c.AssignedByGroup); why != "" {
+			if err := e.cancel(ctx, c, "excluded: "+why); err != nil {
+				return res, err
+			}
+			continue
+		}
 		switch c.State {
 		case store.StateReady:
 			if err := e.start(ctx, p, set, c, res); err != nil {
