@@ -13,8 +13,10 @@ import (
 	"github.com/seatwise/seatwise/internal/config"
 	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/job"
+	"github.com/seatwise/seatwise/internal/recon"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
+	"github.com/seatwise/seatwise/internal/web"
 	"github.com/spf13/cobra"
 )
 
@@ -181,6 +183,12 @@ func (a *App) demo(ctx context.Context, o demoOptions) error {
 			c.Lease = 30 * 24 * time.Hour
 			c.Heartbeat = 5 * time.Second
 			c.PollInterval = time.Second
+		},
+		webConfig: func(c *web.Config) {
+			// Pages show the estate as of the simulated clock, with the
+			// removal candidates' savings.
+			c.Now = est.Now
+			c.Candidates, c.CandidatesSource = st.SavingsCandidates, recon.ReclamationSource
 		},
 		ready: func(base string, r *job.Runner) { ready <- started{base, r} },
 	})

@@ -143,7 +143,7 @@ func (a *App) demoPipeline(ctx context.Context, st store.Store, kr *secret.Keyri
 	var results []*recon.Result
 	for i, p := range profiles {
 		run, res, err := recon.Reconcile(ctx, st, p, recon.Options{AsOf: sum.AsOf, Candidates: st.SavingsCandidates,
-			CandidatesSource: "reclamation removal candidates (open: potential; removed this year: realised)"})
+			CandidatesSource: recon.ReclamationSource})
 		if res == nil {
 			return nil, err
 		}

@@ -28,9 +28,11 @@ type serveOptions struct {
 
 	// Set by commands that run the server in their own process (demo), not
 	// by flags: jobConfig adjusts the job runner's configuration before it
-	// is created (its clock, HTTP client, lease), and ready is called once
-	// the server listens and the jobs run, with the base URL.
+	// is created (its clock, HTTP client, lease), webConfig the web
+	// server's (its clock, savings source), and ready is called once the
+	// server listens and the jobs run, with the base URL.
 	jobConfig func(*job.Config)
+	webConfig func(*web.Config)
 	ready     func(base string, runner *job.Runner)
 }
 
@@ -93,8 +95,12 @@ func (a *App) serveStore(ctx context.Context, st store.Store, kr *secret.Keyring
 		}
 	}
 	tls := cfg.TLSCertFile != ""
-	srv, err := web.New(web.Config{Store: st, Auth: authSvc, Keyring: kr, Logger: a.Logger, Jobs: runner,
-		SecureCookies: tls || o.secureCookies})
+	wc := web.Config{Store: st, Auth: authSvc, Keyring: kr, Logger: a.Logger, Jobs: runner,
+		SecureCookies: tls || o.secureCookies}
+	if o.webConfig != nil {
+		o.webConfig(&wc)
+	}
+	srv, err := web.New(wc)
 	if err != nil {
 		return err
 	}
