@@ -42,8 +42,10 @@ func (c *Client) Manager(ctx context.Context, userID string) (*User, error) {
 }
 
 // AddGroupMember adds a user to a group (POST /groups/{id}/members/$ref),
-// e.g. to give back a group-inherited licence. ECONFLICT when the user is
-// already a member; ENOTFOUND when the group or the user does not exist.
+// e.g. to give back a group-inherited licence. A user who is already a
+// member gets Graph's 400 ("One or more added object references already
+// exist"), an EINVALID error; ENOTFOUND when the group or the user does not
+// exist.
 func (c *Client) AddGroupMember(ctx context.Context, groupID, userID string) error {
 	body := map[string]string{"@odata.id": strings.TrimSuffix(c.base, "/") + "/directoryObjects/" + url.PathEscape(userID)}
 	err := c.c.Do(ctx, http.MethodPost, c.base+"/groups/"+url.PathEscape(groupID)+"/members/$ref", nil, body, nil)

@@ -252,15 +252,21 @@ func (e *Engine) callUndo(ctx context.Context, g Graph, c *store.Candidate, acto
 	var err error
 	if c.Method == store.MethodGroup {
 		err = g.AddGroupMember(ctx, c.AssignedByGroup, c.UserID)
-		if sam.IsCode(err, sam.ECONFLICT) {
-			err = nil // already a member again
-		}
 	} else {
 		_, err = g.AssignLicense(ctx, c.UserID, []msgraph.AssignedLicense{{SKUID: c.SKUID, DisabledPlans: c.DisabledPlans}}, nil)
 	}
 	if err != nil {
 		if sam.IsCode(err, sam.EUNAVAILABLE) || sam.IsCode(err, sam.EINTERNAL) {
 			return err
+		}
+		// Already given back (e.g. "references already exist")? The
+		// read-back decides.
+		group := ""
+		if c.Method == store.MethodGroup {
+			group = c.AssignedByGroup
+		}
+		if u, rerr := g.GetUser(ctx, c.UserID, nil); rerr == nil && u.HoldsLicense(c.SKUID, group) {
+			return e.finishUndo(ctx, c, actor, "licence already re-assigned; verified by reading the user back")
 		}
 		c.Intent, c.Message = store.IntentNone, "undo failed: "+errText(err)
 		e.audit(ctx, actor, "reclaim.undo.refused", c, 400, c.Message)
