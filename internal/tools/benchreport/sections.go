@@ -81,13 +81,19 @@ func sections() []Section {
 		},
 		{
 			ID: "backfill", Title: "Parallel activity backfill vs sequential paging",
-			Method: "The activity backfill of about 2 million audit rows with 300 ms simulated latency per request, " +
-				"parallel (within the documented Dataverse concurrency limit) and sequential, side by side in one run; " +
-				"429 answers counted.",
-			Entries: []Entry{{Pkg: "./internal/ingest", Bench: "^BenchmarkBackfill", Env: []string{"SEATWISE_BENCH_BACKFILL=full"},
-				QuickEnv: []string{"SEATWISE_BENCH_BACKFILL=quick"}}},
+			Method: "The audit phase of an activity run (every audit page of the analysis window read, aggregated and staged " +
+				"with its checkpoints into SQLite) against the in-process simulator with 300 ms latency on every Dataverse request " +
+				"and Microsoft's service-protection limits enforced (52 concurrent requests, 6,000 requests and 20 minutes of " +
+				"execution time per 5 minutes, per identity and environment). The same tenant (100,000 users, two environments, " +
+				"a 30-day window: about 2 million audit rows) is read twice in one iteration, side by side: sequentially (one " +
+				"listing, pages read ahead while a batch is staged) and in parallel (createdon ranges read as concurrent streams), " +
+				"each into a fresh SQLite database; pages of 5,000 rows in both. The staging database does not change the " +
+				"figure (the wait is on Dataverse), so it runs on SQLite only.",
+			Entries: []Entry{{Pkg: "./internal/ingest", Bench: "^BenchmarkAuditBackfill$",
+				Env:      []string{"SEATWISE_BACKFILL=100000@30", "SEATWISE_BACKFILL_LATENCY=300ms"},
+				QuickEnv: []string{"SEATWISE_BACKFILL=300@10", "SEATWISE_BACKFILL_LATENCY=5ms"}}},
 			Render:  renderBackfill,
-			Pending: "the parallel backfill and its benchmark (issue #10) are not in the repository yet.",
+			Pending: "the parallel backfill's benchmark (issue #10) is not in the repository yet.",
 		},
 		{
 			ID: "recon", Title: "Reconciliation",
@@ -226,7 +232,7 @@ func renderRefresh(b *strings.Builder, rs []Result) []Target {
 
 func renderBackfill(b *strings.Builder, rs []Result) []Target {
 	var ts []Target
-	b.WriteString("| benchmark | database | parallel | sequential | parallel / sequential | 429 answers |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| audit rows | parallel | sequential | parallel / sequential | requests (parallel) | 429 answers | peak concurrent | beyond the limit |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		par, _ := r.Get("parallel-s")
 		seq, _ := r.Get("sequential-s")
@@ -235,8 +241,21 @@ func renderBackfill(b *strings.Builder, rs []Result) []Target {
 			ratio = par / seq
 		}
 		n429, _ := r.Get("429s")
-		fmt.Fprintf(b, "| %s | %s | %s s | %s s | %s | %s |\n", r.Name, dbName(r), fixed(par), fixed(seq), fixed(ratio), num(n429))
-		ts = append(ts, below("parallel backfill "+r.Sub()+": time of sequential paging", ratio, 0.15, ""))
+		viol, _ := r.Get("limit-violations")
+		peak, _ := r.Get("peak-concurrent")
+		rows, _ := r.Get("audit-rows")
+		req, _ := r.Get("requests")
+		fmt.Fprintf(b, "| %s | %s s | %s s | %s | %s | %s | %s | %s |\n", num(rows), fixed(par), fixed(seq), fixed(ratio), num(req), num(n429), num(peak), num(viol))
+		t := Target{What: fmt.Sprintf("parallel backfill of %s audit rows: time of sequential paging", num(rows)), Target: "≤ 0.15",
+			Figure: fixed(ratio), Met: ratio <= 0.15}
+		if !t.Met {
+			t.Miss = fmt.Sprintf("by %s (%s×)", num(ratio-0.15), num(ratio/0.15))
+		}
+		v := Target{What: "parallel backfill: requests beyond the documented concurrency limit", Target: "0", Figure: num(viol), Met: viol == 0}
+		if !v.Met {
+			v.Miss = "by " + num(viol)
+		}
+		ts = append(ts, t, v)
 	}
 	return ts
 }
