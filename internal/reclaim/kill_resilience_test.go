@@ -100,8 +100,21 @@ func (x *env) assignments() map[string]bool {
 	}
 }
 
+// progress counts the candidates of want that are closed as complete or
+// have a removal in flight.
+func (x *env) progress(want map[int64]*store.Candidate) int {
+	x.t.Helper()
+	n := 0
+	for id := range want {
+		if c := x.candidate(id); c.State == store.StateClosedComplete || c.Intent != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // TestKillDuringReclamation kills (SIGKILL) a process removing licences at
-// random moments of its run, several times, against the simulator (Graph
+// random moments of its run (after its first removal began), several times, against the simulator (Graph
 // slowed by 10 ms a request so that kills land between calls and inside
 // them), on SQLite and PostgreSQL; then a fresh engine (the restart)
 // finishes. Checked against the simulated tenant's assignments: every
@@ -158,18 +171,28 @@ func TestKillDuringReclamation(t *testing.T) {
 		env := []string{envReclaimChildDB + "=" + url, envReclaimChildSecret + "=" + x.srv.Info().ClientSecret,
 			envReclaimChildNow + "=" + x.ten.Now().Format(time.RFC3339Nano)}
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
-		midRun := 0
+		midRun, inFlight := 0, 0
 		for range kills {
 			if len(x.open()) == 0 {
 				break
 			}
+			started := x.progress(want)
 			c := startReclaimChild(t, env)
-			time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
+			// Kill once the child has begun a removal, at a random moment
+			// of the calls and updates that follow.
+			deadline := time.Now().Add(60 * time.Second)
+			for x.progress(want) == started && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 			c.kill(t)
 			done, open := 0, len(x.open())
 			for id := range want {
-				if x.candidate(id).State == store.StateClosedComplete {
+				switch c := x.candidate(id); {
+				case c.State == store.StateClosedComplete:
 					done++
+				case c.Intent != "":
+					inFlight++ // killed between recording the intent and closing the candidate
 				}
 			}
 			if done > 0 && open > 0 {
@@ -179,7 +202,7 @@ func TestKillDuringReclamation(t *testing.T) {
 		if err := x.srv.SetFaults(mscloud.Faults{}); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%d kills, %d in the middle of the removals; %d candidates open before the restart", kills, midRun, len(x.open()))
+		t.Logf("%d kills, %d in the middle of the removals, leaving %d removals in flight; %d candidates open before the restart", kills, midRun, inFlight, len(x.open()))
 		if midRun == 0 {
 			t.Fatal("no kill landed in the middle of the removals: the test proved nothing")
 		}
