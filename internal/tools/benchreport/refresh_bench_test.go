@@ -35,8 +35,11 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 //
 // Metrics: full-requests and refresh-requests (Graph and Dataverse
 // requests, token requests excluded), refresh-% (refresh / full × 100,
-// target < 3), changed-users (users the delta round returned) and
-// refresh-s (wall time of the refresh).
+// target < 3), changed-users (users the delta round returned), refresh-s
+// (wall time of the refresh), and the refresh's requests as the simulator
+// counted them: refresh-graph-requests, refresh-systemusers-requests,
+// refresh-audits-requests and refresh-settings-requests (other Dataverse
+// requests: organisation audit settings).
 func BenchmarkDailyRefresh(b *testing.B) {
 	users := 10000
 	if s := os.Getenv("SEATWISE_BENCH_USERS"); s != "" {
@@ -55,6 +58,7 @@ func BenchmarkDailyRefresh(b *testing.B) {
 		b.Run(fmt.Sprintf("users=%d/db=%s", users, kind), func(b *testing.B) {
 			var full, refresh, changed int64
 			var wall time.Duration
+			routes := map[string]int64{}
 			for range b.N {
 				url := ""
 				switch kind {
@@ -65,8 +69,11 @@ func BenchmarkDailyRefresh(b *testing.B) {
 				default:
 					b.Fatalf("SEATWISE_BENCH_DB: %q: want sqlite or postgres", kind)
 				}
-				f, r, c, d := dailyRefresh(b, url, users)
+				f, r, c, d, byRoute := dailyRefresh(b, url, users)
 				full, refresh, changed, wall = full+f, refresh+r, changed+c, wall+d
+				for k, v := range byRoute {
+					routes[k] += v
+				}
 			}
 			n := float64(b.N)
 			b.ReportMetric(float64(full)/n, "full-requests")
@@ -74,14 +81,33 @@ func BenchmarkDailyRefresh(b *testing.B) {
 			b.ReportMetric(100*float64(refresh)/float64(full), "refresh-%")
 			b.ReportMetric(float64(changed)/n, "changed-users")
 			b.ReportMetric(wall.Seconds()/n, "refresh-s")
+			// Where the refresh's requests go, as the simulator counted them.
+			var graph, sysusers, audits, other int64
+			for route, v := range routes {
+				switch {
+				case strings.HasPrefix(route, "graph "):
+					graph += v
+				case strings.Contains(route, "/systemusers"):
+					sysusers += v
+				case strings.Contains(route, "/audits"):
+					audits += v
+				case strings.HasPrefix(route, "dataverse "):
+					other += v
+				}
+			}
+			b.ReportMetric(float64(graph)/n, "refresh-graph-requests")
+			b.ReportMetric(float64(sysusers)/n, "refresh-systemusers-requests")
+			b.ReportMetric(float64(audits)/n, "refresh-audits-requests")
+			b.ReportMetric(float64(other)/n, "refresh-settings-requests")
 		})
 	}
 }
 
 // dailyRefresh runs a full sync, one simulated day of changes and the
 // refresh; it returns the requests of both, the users the delta round
-// returned and the refresh's wall time.
-func dailyRefresh(b *testing.B, url string, users int) (full, refresh, changed int64, wall time.Duration) {
+// returned, the refresh's wall time and its requests per route as the
+// simulator counted them (token requests included).
+func dailyRefresh(b *testing.B, url string, users int) (full, refresh, changed int64, wall time.Duration, routes map[string]int64) {
 	b.StopTimer()
 	ctx := b.Context()
 	ten, err := tenant.Generate(tenant.Options{Seed: 5, Users: users, Environments: 2})
@@ -134,12 +160,13 @@ func dailyRefresh(b *testing.B, url string, users int) (full, refresh, changed i
 
 	ten.Advance(24 * time.Hour)
 	changeUsers(b, ten, max(3, users/200))
+	srv.ResetCounters()
 	b.StartTimer()
 	start := time.Now()
 	refresh, res := sync(false)
 	wall = time.Since(start)
 	b.StopTimer()
-	return full, refresh, res.Run.Counts["users"], wall
+	return full, refresh, res.Run.Counts["users"], wall, srv.Counters().Requests
 }
 
 // changeUsers makes n changes spread over the tenant's users, in turn: a

@@ -217,14 +217,19 @@ func renderSync(b *strings.Builder, rs []Result) []Target {
 
 func renderRefresh(b *strings.Builder, rs []Result) []Target {
 	var ts []Target
-	b.WriteString("| users | database | full sync requests | refresh requests | users changed | refresh wall time | refresh / full |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| users | database | full sync requests | refresh requests | of which Graph / system users / audits / audit settings | users changed | refresh wall time | refresh / full |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		full, _ := r.Get("full-requests")
 		ref, _ := r.Get("refresh-requests")
 		pct, _ := r.Get("refresh-%")
 		ch, _ := r.Get("changed-users")
 		s, _ := r.Get("refresh-s")
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s s | %s%% |\n", thousands(r.Label("users")), dbName(r), num(full), num(ref), num(ch), fixed(s), fixed(pct))
+		g, _ := r.Get("refresh-graph-requests")
+		su, _ := r.Get("refresh-systemusers-requests")
+		au, _ := r.Get("refresh-audits-requests")
+		se, _ := r.Get("refresh-settings-requests")
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s / %s / %s / %s | %s | %s s | %s%% |\n", thousands(r.Label("users")), dbName(r), num(full), num(ref),
+			num(g), num(su), num(au), num(se), num(ch), fixed(s), fixed(pct))
 		ts = append(ts, below(fmt.Sprintf("daily refresh, %s users, %s: requests of a full sync", thousands(r.Label("users")), dbName(r)), pct, 3, "%"))
 	}
 	return ts
