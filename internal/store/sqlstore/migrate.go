@@ -66,10 +66,6 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS) error {
 	if err != nil {
 		return sam.Wrap(sam.EINTERNAL, err, "load migrations")
 	}
-	var maxKnown int64
-	if len(ms) > 0 {
-		maxKnown = ms[len(ms)-1].Version
-	}
 	s := &Store{db: db, d: d}
 	create := `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version BIGINT PRIMARY KEY,
@@ -85,12 +81,8 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS) error {
 			if _, err := tx.ExecContext(ctx, create); err != nil {
 				return fmt.Errorf("create schema_migrations: %w", err)
 			}
-			var newest sql.NullInt64
-			if err := tx.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&newest); err != nil {
-				return fmt.Errorf("read schema_migrations: %w", err)
-			}
-			if newest.Int64 > maxKnown {
-				return sam.Errorf(sam.EINVALID, "database schema version %d is newer than this seatwise (max %d); upgrade seatwise", newest.Int64, maxKnown)
+			if err := checkKnownVersions(ctx, tx, ms); err != nil {
+				return err
 			}
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
