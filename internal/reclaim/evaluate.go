@@ -328,6 +328,11 @@ func (e *Engine) Evaluate(ctx context.Context, p *sam.Profile) (*EvalResult, err
 			if j == "" {
 				continue
 			}
+			if decided, err := e.decided(ctx, s); err != nil {
+				return nil, err
+			} else if decided {
+				continue
+			}
 			if err := e.create(ctx, ec, r, s, j, note); err != nil {
 				if sam.IsCode(err, sam.ECONFLICT) {
 					continue // another evaluation created it first
@@ -365,6 +370,35 @@ func (e *Engine) Evaluate(ctx context.Context, p *sam.Profile) (*EvalResult, err
 	e.log().Info("reclamation rules evaluated", "profile", p.Name, "evaluated", res.Evaluated, "created", res.Created,
 		"canceled", res.Canceled, "open", res.Open)
 	return res, nil
+}
+
+// decided reports whether a person's or the workflow's earlier decision on
+// the subscription stands: a licence kept (skipped, a request to keep
+// approved, a removal undone) is not selected again until it was used after
+// that decision; a licence removed is not selected again (its subscription
+// closes at the next download).
+func (e *Engine) decided(ctx context.Context, s *sam.Subscription) (bool, error) {
+	past, err := e.Store.Candidates(ctx, store.CandidateFilter{ProfileID: s.ProfileID, SubscriptionID: s.ID})
+	if err != nil {
+		return false, err
+	}
+	for _, c := range past {
+		var at time.Time
+		switch {
+		case c.State == store.StateClosedComplete:
+			return true, nil
+		case c.State == store.StateClosedSkipped:
+			at = c.ClosedAt
+		case c.State == store.StateClosedCanceled && !c.UndoneAt.IsZero():
+			at = c.UndoneAt
+		default:
+			continue // canceled by evaluation: select again when justified
+		}
+		if s.LastActivity == nil || !s.LastActivity.After(at) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // cancelReason says why an open candidate no longer stands, or "".

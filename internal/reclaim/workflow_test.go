@@ -206,6 +206,16 @@ func TestKeepApproveDeny(t *testing.T) {
 	if h := hist[len(hist)-1]; h.Actor != "link:boss@example.com" || !strings.Contains(h.Reason, "quarter close") {
 		t.Errorf("approval transition = %+v", h)
 	}
+	// A licence kept by decision is not selected again by the next
+	// evaluations (no second notice).
+	if r := x.evaluate(); r.Created != 0 {
+		t.Errorf("the next evaluation created %d candidates; skipped and kept licences must not come back", r.Created)
+	}
+	for _, c := range x.open() {
+		if c.ID != nomgr.ID {
+			t.Errorf("open candidate %d (%s, %s) after the decisions", c.ID, c.UPN, c.State)
+		}
+	}
 }
 
 // TestDryRunWritesNothing: a new installation is in dry run; evaluation,

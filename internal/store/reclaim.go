@@ -376,11 +376,12 @@ type Transition struct {
 
 // CandidateFilter selects candidates. Zero fields match everything.
 type CandidateFilter struct {
-	ProfileID int64
-	SKUID     string
-	UserID    string
-	States    []CandidateState
-	OpenOnly  bool
+	ProfileID      int64
+	SubscriptionID int64
+	SKUID          string
+	UserID         string
+	States         []CandidateState
+	OpenOnly       bool
 	// DueBefore selects open candidates whose timer is set and not after it.
 	DueBefore time.Time
 	// Intent selects candidates with a tenant change in flight.

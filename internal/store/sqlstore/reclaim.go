@@ -371,6 +371,9 @@ func (s *Store) Candidates(ctx context.Context, f store.CandidateFilter) ([]*sto
 	if f.ProfileID != 0 {
 		where = append(where, "profile_id = "+a.add(f.ProfileID))
 	}
+	if f.SubscriptionID != 0 {
+		where = append(where, "subscription_id = "+a.add(f.SubscriptionID))
+	}
 	if f.SKUID != "" {
 		where = append(where, "sku_id = "+a.add(sam.NormalizeGUID(f.SKUID)))
 	}

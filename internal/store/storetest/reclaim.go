@@ -211,6 +211,11 @@ func testCandidates(t *testing.T, s store.Store) {
 	must(t, err)
 	byUser, err := s.Candidates(ctx(t), store.CandidateFilter{UserID: user(2)})
 	must(t, err)
+	bySub, err := s.Candidates(ctx(t), store.CandidateFilter{SubscriptionID: c.SubscriptionID})
+	must(t, err)
+	if len(bySub) != 2 || bySub[0].ID != c.ID || bySub[1].ID != c2.ID {
+		t.Errorf("Candidates(subscription) = %d", len(bySub))
+	}
 	page, err := s.Candidates(ctx(t), store.CandidateFilter{AfterID: c.ID, Limit: 1})
 	must(t, err)
 	if len(bySKU) != 2 || len(byState) != 1 || len(byUser) != 1 || len(page) != 1 || page[0].ID != c2.ID {
