@@ -114,7 +114,11 @@ func faultCycle(t *testing.T, cfg mscloud.Config) (reports map[string]string, sr
 	again("sync", "--profile", "sim", "--now", ten.Now().Format(time.RFC3339Nano))
 	mutateForDelta(t, ten)
 	now := ten.Now()
+	listed := srv.Counters().Requests["graph GET /users"]
 	again("sync", "--profile", "sim", "--now", now.Format(time.RFC3339Nano))
+	if srv.Counters().Requests["graph GET /users"] != listed || srv.Counters().Requests["graph GET /users/delta"] == 0 {
+		t.Fatalf("the second sync was not a delta sync: %v", srv.Counters().Requests)
+	}
 	day := now.UTC().Format(time.DateOnly)
 	e.ok("", "entitlements", "suggest", "--accept", "--as-of", day, "--currency", "EUR", "-o", "json")
 	reports = map[string]string{
@@ -135,9 +139,11 @@ func faultCycle(t *testing.T, cfg mscloud.Config) (reports map[string]string, sr
 // TestAllFaultsAtOnce runs the same sync, delta sync and reconciliation
 // against a fault-free simulator and against one injecting every fault at
 // once (throttling, 500s, 503s, dropped connections, cut and truncated
-// bodies, latency, Dataverse service-protection limits, and access tokens
-// living 1 s), and requires identical reports. SEATWISE_RESILIENCE_USERS
-// sets the tenant size (default 600).
+// bodies, latency, Dataverse service-protection limits (2 requests at once,
+// 3 a second), and access tokens living 1 s), and requires identical
+// reports. It takes about 25 s, mostly the real retry policy's backoff
+// (500 ms base, full jitter) after faults that carry no Retry-After.
+// SEATWISE_RESILIENCE_USERS sets the tenant size (default 600).
 func TestAllFaultsAtOnce(t *testing.T) {
 	opts := faultCycleTenant()
 	if n := os.Getenv("SEATWISE_RESILIENCE_USERS"); n != "" {
@@ -149,7 +155,8 @@ func TestAllFaultsAtOnce(t *testing.T) {
 	}
 	clean, cleanSrv, _ := faultCycle(t, mscloud.Config{Seed: 33, Tenants: []mscloud.TenantConfig{{Options: opts}}})
 	faulty, srv, retries := faultCycle(t, mscloud.Config{Seed: 33, Tenants: []mscloud.TenantConfig{{Options: opts}},
-		Faults: allFaults(), TokenLifetime: time.Second, Limits: mscloud.Limits{DataverseConcurrent: 2}})
+		Faults: allFaults(), TokenLifetime: time.Second,
+		Limits: mscloud.Limits{DataverseConcurrent: 2, DataverseRequests: 3, DataverseWindow: mscloud.Duration(time.Second)}})
 	for k, want := range clean {
 		if got := faulty[k]; got != want {
 			t.Errorf("%s report differs under faults:\nfault-free: %s\nfaults:     %s", k, want, got)
@@ -161,6 +168,13 @@ func TestAllFaultsAtOnce(t *testing.T) {
 		injected += n
 	}
 	t.Logf("faults injected %v, throttles %v, enforced %v, commands run again %d", c.Faults, c.Throttles, c.Enforced, retries)
+	var enforced int64
+	for _, n := range c.Enforced {
+		enforced += n
+	}
+	if enforced == 0 {
+		t.Error("no Dataverse service-protection limit enforced: the test proves nothing about them")
+	}
 	for _, kind := range []string{"login", "graph", "dataverse"} {
 		for _, f := range []string{mscloud.FaultThrottle, mscloud.FaultUnavailable, mscloud.FaultDrop} {
 			if c.Faults[kind+" "+f] == 0 {
