@@ -270,9 +270,14 @@ func (s *DemoSummary) write(w io.Writer, f Format) error {
 	}
 
 	section("Usage (open subscriptions by usage class)")
-	pr = NewPrinter(w, FormatTable, usageColumns...)
-	for i := range s.Usage {
-		if err := pr.Row(s.Usage[i], s.Usage[i].cells()...); err != nil {
+	// The part number names the model; `seatwise report usage` shows the
+	// product names too.
+	pr = NewPrinter(w, FormatTable, "profile", "part_number", "tracked", "assigned", "active", "low_usage", "inactive_30", "inactive_60",
+		"inactive_90", "never_active", "disabled", "unknown")
+	for _, r := range s.Usage {
+		n := strconv.Itoa
+		if err := pr.Row(r, r.Profile, r.PartNumber, strconv.FormatBool(r.Tracked), n(r.Assigned), n(r.Active), n(r.LowUsage), n(r.Inactive30),
+			n(r.Inactive60), n(r.Inactive90), n(r.NeverActive), n(r.Disabled), n(r.Unknown)); err != nil {
 			return err
 		}
 	}
