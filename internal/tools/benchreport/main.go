@@ -100,13 +100,16 @@ type SectionResult struct {
 	Results  []Result
 	Commands []string // the commands run, for the reader
 	Missing  []string // entries not measured, with the reason
+	// Failures are entries that reported figures but failed (a check of
+	// the benchmark's own, such as a target it asserts).
+	Failures []string
 }
 
-// Failed reports whether some entry was not measured, pending sections
-// (benchmarks not written yet) aside.
+// Failed reports whether some entry failed or was not measured, pending
+// sections (benchmarks not written yet) aside.
 func (r *Report) Failed() bool {
 	for _, s := range r.Sections {
-		if len(s.Missing) > 0 && !pending[s.ID] {
+		if len(s.Failures) > 0 || len(s.Missing) > 0 && !pending[s.ID] {
 			return true
 		}
 	}
@@ -169,7 +172,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if perr != nil {
 				return nil, perr
 			}
-			if err != nil {
+			if err != nil && len(rs) > 0 {
+				sr.Failures = append(sr.Failures, fmt.Sprintf("`%s` reported its figures, then failed: %v%s", command(env, args), err, tail(output)))
+			} else if err != nil {
 				sr.Missing = append(sr.Missing, fmt.Sprintf("`%s` failed: %v%s", command(env, args), err, tail(output)))
 			} else if len(rs) == 0 && s.Pending != "" {
 				sr.Missing = append(sr.Missing, "not measured yet: "+s.Pending)

@@ -132,6 +132,11 @@ func TestMarkdownTargets(t *testing.T) {
 	if rep.Failed() {
 		t.Error("a pending section not measured fails the report")
 	}
+	rep.Sections[len(rep.Sections)-1].Failures = []string{"`go test ./internal/job` reported its figures, then failed"}
+	if md := rep.Markdown(); !rep.Failed() || !strings.Contains(md, "**Failed:** `go test ./internal/job` reported") || strings.Contains(md, "[Job queue") {
+		t.Errorf("a benchmark failing after its figures: Failed() %v, report:\n%s", rep.Failed(), md)
+	}
+	rep.Sections[len(rep.Sections)-1].Failures = nil
 	rep.Sections[len(rep.Sections)-1].Missing = []string{"`go test ./internal/job` failed"}
 	if !rep.Failed() {
 		t.Error("a report with a section not measured does not count as failed")

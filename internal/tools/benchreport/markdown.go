@@ -79,6 +79,9 @@ func (r *Report) Markdown() string {
 		if rendered[i] != "" {
 			b.WriteString("\n")
 		}
+		for _, x := range s.Failures {
+			fmt.Fprintf(&b, "**Failed:** %s\n\n", x)
+		}
 		for _, x := range s.Missing {
 			fmt.Fprintf(&b, "**Not measured:** %s\n\n", x)
 		}
