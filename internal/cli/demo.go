@@ -35,7 +35,8 @@ func init() {
 				"administrator's sign-in, and keeps the simulated clock moving (one simulated day per --day of real\n" +
 				"time, with a hire and a leaver per tenant each day), so that the daily sync (followed by reclamation)\n" +
 				"and the weekly reconciliation run as scheduled; each job is printed. Ctrl-C stops it cleanly.\n" +
-				"--once exits after the summary.",
+				"--once exits after the summary; with --output json the summary is one JSON object, then (without\n" +
+				"--once) the server's lines follow as text.",
 			Args: cobra.NoArgs,
 		}
 		data := cmd.Flags().String("data", "", "directory for the demo database and key, kept at exit (default: a new temporary directory, removed at exit)")
