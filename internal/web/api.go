@@ -1228,7 +1228,7 @@ func (s *Server) capabilities() map[string]Capability {
 	} else {
 		c["jobs"] = Capability{false, errNoJobs.Message}
 	}
-	c["reclamation"] = Capability{false, "licence reclamation (rules, removal candidates) is not available in this version"}
+	c["reclamation"] = s.reclaimCapability()
 	c["reconciliation"] = Capability{true, "entitlements (list, CSV import, delete) and the licence position of each profile; weekly reconciliation runs through the job queue"}
 	return c
 }

@@ -102,6 +102,9 @@ func (s *Server) routeTable() []*Route {
 	routes = append(routes, s.validateRoutes()...)
 	routes = append(routes, s.connectRoutes()...)
 	routes = append(routes, s.reconUIRoutes()...)
+	routes = append(routes, s.reclaimRoutes()...)
+	routes = append(routes, s.reclaimUIRoutes()...)
+	routes = append(routes, s.linkRoutes()...)
 	routes = append(routes, s.uiRoutes()...)
 	return routes
 }
