@@ -11,6 +11,7 @@ import (
 
 	"github.com/seatwise/seatwise/internal/auth"
 	"github.com/seatwise/seatwise/internal/job"
+	"github.com/seatwise/seatwise/internal/notify"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/seatwise/seatwise/internal/store"
@@ -86,6 +87,16 @@ func (a *App) serveStore(ctx context.Context, st store.Store, kr *secret.Keyring
 	var runner *job.Runner
 	if !o.noJobs {
 		jc := job.Config{Store: st, Keyring: kr, Logger: a.Logger, Workers: o.workers}
+		// Reclamation notices (e-mail, webhook) when configured; a nil
+		// notifier must stay a nil interface.
+		n, err := notify.FromConfig(cfg, kr, nil, a.Logger, nil)
+		if err != nil {
+			return err
+		}
+		if n != nil {
+			jc.Notifier = n
+			a.Logger.Info("reclamation notices", "channels", n.Channels())
+		}
 		if o.jobConfig != nil {
 			o.jobConfig(&jc)
 		}
