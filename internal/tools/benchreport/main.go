@@ -6,19 +6,20 @@
 //
 // Run it from the repository root:
 //
-//	go run ./internal/tools/benchreport            # full sizes (about an hour on 2 cores)
+//	go run ./internal/tools/benchreport            # full sizes (about half an hour on 2 cores)
 //	go run ./internal/tools/benchreport -quick     # small sizes, to check the tool and the benchmarks
 //
 // Flags: -quick (small sizes; fixed-size benchmarks are only listed), -o FILE
 // (default BENCHMARKS.md; "-" for standard output), -only REGEXP (sections
-// whose id matches: sync, refresh, backfill, recon, load, api, store, jobs,
-// simulator, tenant, clients), -v (stream the go test output to standard
-// error). Every benchmark is a `go test -bench` function reporting its
-// figures with b.ReportMetric; this command runs
+// whose id matches: sync, refresh, backfill, recon, reclaim, load, api,
+// store, copy, jobs, simulator, tenant, clients), -v (stream the go test
+// output to standard error). Every benchmark is a `go test -bench` function
+// reporting its figures with b.ReportMetric; this command runs
 // `go test PKG -run '^$' -bench PATTERN -benchtime 1x` with the section's
 // environment and parses the standard result lines. A benchmark that fails
-// or does not exist yet is reported as not measured, with the reason; the
-// exit status is then 1.
+// or does not exist yet is reported as such, with the reason; the exit
+// status is then 1 (sections whose benchmark is still being written
+// aside).
 package main
 
 import (

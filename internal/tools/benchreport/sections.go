@@ -110,6 +110,14 @@ func sections() []Section {
 			Render: renderRecon,
 		},
 		{
+			ID: "reclaim", Title: "Reclamation: daily rule evaluation",
+			Method: "The daily evaluation of a profile's reclamation rules on SQLite after the first one created the candidates " +
+				"(a synced 10,000-user tenant, two environments): subscriptions evaluated per second, and the candidates the " +
+				"first evaluation created.",
+			Entries: []Entry{{Pkg: "./internal/reclaim", Bench: "^BenchmarkEvaluate$", Env: []string{"SEATWISE_BENCH_RECLAIM_USERS=10000"},
+				QuickEnv: []string{"SEATWISE_BENCH_RECLAIM_USERS=200"}, Benchtime: "5x", QuickBenchtime: "1x"}},
+		},
+		{
 			ID: "load", Title: "API under load",
 			Method: "`seatwise serve`'s handler over 1,000,000 subscriptions, loaded from a second process (the test binary " +
 				"re-executed as a load generator) over loopback by 200 concurrent keep-alive clients for 20 measured seconds " +
@@ -135,6 +143,13 @@ func sections() []Section {
 				{Pkg: "./internal/store/sqlite", Bench: "^BenchmarkSync$", QuickList: true},
 				{Pkg: "./internal/store/postgres", Bench: "^BenchmarkSync$", QuickList: true},
 			},
+		},
+		{
+			ID: "copy", Title: "Database copy, SQLite to PostgreSQL (`seatwise migrate-data`)",
+			Method: "A SQLite database with 1,000,000 activity rows copied into a new PostgreSQL database, streamed in batches " +
+				"in one transaction: rows per second, and the heap in use after the copy (it does not grow with the rows).",
+			Entries: []Entry{{Pkg: "./internal/store/transfer", Bench: "^BenchmarkCopySQLiteToPostgres$", Env: []string{"SEATWISE_BENCH_COPY_ROWS=1000000"},
+				QuickEnv: []string{"SEATWISE_BENCH_COPY_ROWS=2000"}}},
 		},
 		{
 			ID: "jobs", Title: "Job queue: draining",
