@@ -10,22 +10,30 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	neturl "net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/seatwise/seatwise/internal/config"
 	"github.com/seatwise/seatwise/internal/connect/connecttest"
 	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/mscloud"
 	"github.com/seatwise/seatwise/internal/mscloud/tenant"
+	"github.com/seatwise/seatwise/internal/notify"
+	"github.com/seatwise/seatwise/internal/notify/smtptest"
 	"github.com/seatwise/seatwise/internal/pgtest"
+	"github.com/seatwise/seatwise/internal/reclaim"
 	"github.com/seatwise/seatwise/internal/secret"
+	"github.com/seatwise/seatwise/internal/store"
 )
 
 // resetRe finds the password `user reset-password` prints.
@@ -104,8 +112,9 @@ func (f *secretsFlow) run(stdin string, shows []string, args ...string) string {
 // server-run sync job. It then scans the database (SQLite file bytes, or
 // every row of every PostgreSQL table as text), the logs, every command's
 // output and every API answer for each secret in plain text, base64 or hex,
-// and for any JSON Web Token. internal/notify (SMTP passwords) is not part
-// of the product yet.
+// and for any JSON Web Token. The SMTP password and the webhook URL and
+// secret are configured for every command and used by a notice sent through
+// a real SMTP server and a webhook receiver.
 func TestNoSecretInPlainText(t *testing.T) {
 	for _, d := range []struct {
 		name string
@@ -133,6 +142,30 @@ func secretsFullFlow(t *testing.T, f *secretsFlow) {
 	if k, err := secret.DecodeKey(e.vars["SEATWISE_SECRET_KEY"]); err == nil {
 		f.secret("secret key bytes", k)
 	}
+
+	// Notification channels: a real SMTP server (STARTTLS, AUTH) and a
+	// webhook receiver, configured through the environment like the
+	// product, so that every command below loads them.
+	smtpPW, hookToken, hookSecret := "smtp-mailer-password-5521", "hooktoken0a1b2c3d4e5f60718293", "webhook-signing-secret-7788"
+	mail, err := smtptest.Start(smtptest.Options{Username: "seatwise-mailer", Password: smtpPW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mail.Close() })
+	hooks := make(chan http.Header, 10)
+	hookSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		hooks <- r.Header.Clone()
+	}))
+	t.Cleanup(hookSrv.Close)
+	for k, v := range map[string]string{"SEATWISE_SMTP_HOST": mail.Host, "SEATWISE_SMTP_PORT": strconv.Itoa(mail.Port),
+		"SEATWISE_SMTP_USER": "seatwise-mailer", "SEATWISE_SMTP_PASSWORD": smtpPW, "SEATWISE_SMTP_FROM": "Seatwise <seatwise@contoso.com>",
+		"SEATWISE_PUBLIC_URL": "http://127.0.0.1:1", "SEATWISE_WEBHOOK_URL": hookSrv.URL + "/hooks/" + hookToken, "SEATWISE_WEBHOOK_SECRET": hookSecret} {
+		e.vars[k] = v
+	}
+	f.secret("SMTP password", []byte(smtpPW))
+	f.secret("webhook URL token", []byte(hookToken))
+	f.secret("webhook secret", []byte(hookSecret))
 
 	// A client-secret profile, a certificate profile and a delegated profile
 	// of one simulated tenant.
@@ -264,6 +297,43 @@ func secretsFullFlow(t *testing.T, f *secretsFlow) {
 	}
 	f.logs.WriteString(serveOut.errs.String())
 	f.text("serve standard output", []byte(serveOut.String()), "first admin one-time password")
+
+	// A notice by e-mail and webhook, sent by the notifier the configuration
+	// builds, logging at debug level.
+	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := e.vars[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	nkr, err := cfg.Keyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nlog bytes.Buffer
+	n, err := notify.FromConfig(cfg, nkr, mail.ClientTLSConfig(), slog.New(slog.NewTextHandler(&nlog, &slog.HandlerOptions{Level: slog.LevelDebug})), time.Now)
+	if err != nil || n == nil {
+		t.Fatalf("notifier: %v %v", n, err)
+	}
+	if err := n.Notify(ctx, reclaim.Notice{Kind: reclaim.NoticeUser, CandidateID: 7, ProfileName: "sim", Product: "Dynamics 365 Sales Enterprise",
+		Candidate:  store.Candidate{ID: 7, UPN: "ann@contoso.com", UserID: "0c0ffee0-0000-4000-8000-000000000007", SKUID: "1e1a282c-9c54-43a2-9310-98ef728faace"},
+		PartNumber: "DYN365_ENTERPRISE_SALES", Recipients: []string{"ann@contoso.com"}, Actions: []string{"keep", "release"},
+		Deadline: time.Now().Add(7 * 24 * time.Hour), Reason: "no activity for 90 days"}); err != nil {
+		t.Fatalf("notify: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	msgs, err := mail.Wait(wctx, 1)
+	cancel()
+	if err != nil || len(msgs) != 1 || msgs[0].AuthUser != "seatwise-mailer" || !msgs[0].TLS {
+		t.Fatalf("mail: %+v %v", msgs, err)
+	}
+	select {
+	case h := <-hooks:
+		if h.Get(notify.SignatureHeader) == "" {
+			t.Fatalf("webhook request not signed: %v", h)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no webhook request; notifier log:\n%s", nlog.String())
+	}
+	f.logs.Write(nlog.Bytes())
 
 	// Command-line accounts.
 	out := f.run("", []string{"dave one-time password"}, "user", "add", "dave", "--role", "viewer")

@@ -12,10 +12,15 @@ import (
 	"github.com/seatwise/seatwise/internal/sam"
 )
 
-// fileSecrets returns the secret_key and database password values a
-// configuration file sets, when each occurs exactly once in it (so that
-// finding one in an error message can only mean it was repeated).
+// fileSecrets returns the values of secret options (Option.Secret) and the
+// database password a configuration file sets, when each occurs exactly
+// once in it (so that finding one in an error message can only mean it was
+// repeated).
 func fileSecrets(content string) []string {
+	secret := map[string]bool{}
+	for _, o := range Options() {
+		secret[o.Name] = o.Secret
+	}
 	var out []string
 	for _, line := range strings.Split(content, "\n") {
 		name, value, ok := strings.Cut(line, "=")
@@ -26,9 +31,10 @@ func fileSecrets(content string) []string {
 		if uq, err := strconv.Unquote(value); err == nil {
 			value = uq
 		}
-		switch strings.TrimSpace(name) {
-		case OptSecretKey:
-		case OptDatabase:
+		name = strings.TrimSpace(name)
+		switch {
+		case secret[name]:
+		case name == OptDatabase:
 			u, err := url.Parse(value)
 			if err != nil || u.User == nil {
 				continue
@@ -64,7 +70,8 @@ func canonical(c *Config) string {
 }
 
 // FuzzConfigFile loads arbitrary configuration files: no panic; a refusal is
-// a sam.EINVALID error that never repeats the secret key or the database
+// a sam.EINVALID error that never repeats the value of a secret option
+// (secret key, SMTP password, webhook URL and secret) or the database
 // password; an accepted file round-trips (written back with every value
 // quoted, it loads to the same configuration).
 func FuzzConfigFile(f *testing.F) {
@@ -77,6 +84,7 @@ func FuzzConfigFile(f *testing.F) {
 	f.Add("tls_cert_file = a.pem\n")
 	f.Add("database = \"sqlite://./rel.db\nnoequals\n")
 	f.Add("config = other.conf\n")
+	f.Add("smtp_host = 127.0.0.1\nsmtp_password = \"smtp-secret-password\"\nwebhook_secret = hook-secret-value-1\nwebhook_url = ftp://hooks.example/abcdef0123\n")
 	dir := f.TempDir()
 	path := filepath.Join(dir, "seatwise.conf")
 	env := envOf(map[string]string{"SEATWISE_CONFIG": path, "XDG_CONFIG_HOME": dir, "HOME": dir})
