@@ -23,6 +23,7 @@ type Store interface {
 	SecretRotationStore // every profile's sealed secrets, for key rotation (secrets.go)
 	UsageSnapshotStore  // daily usage snapshots behind the dashboard's trends (usagesnapshot.go)
 	IdentityStore       // OpenID Connect identities linked to accounts (identity.go)
+	ChangeStampStore    // whether what the server shows may have changed (usagesnapshot.go)
 	ReclaimStore        // reclamation settings, rules, exclusions, candidates (reclaim.go)
 
 	// Dialect returns "sqlite" or "postgres".

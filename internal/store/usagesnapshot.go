@@ -79,3 +79,13 @@ func IdleBucketOf(last *time.Time, at time.Time) string {
 	}
 	return "181+"
 }
+
+// ChangeStampStore tells cheaply whether what the server shows may have
+// changed.
+type ChangeStampStore interface {
+	// ChangeStamp returns a short text that changes whenever a run starts
+	// or finishes, a profile is added or removed, an entitlement is
+	// added, changed or removed, or an audit entry is appended. Equal
+	// stamps mean none of these happened in between.
+	ChangeStamp(ctx context.Context) (string, error)
+}

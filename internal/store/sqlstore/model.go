@@ -130,7 +130,7 @@ func scanModel(sc interface{ Scan(...any) error }) (sam.SoftwareModel, error) {
 // SoftwareModel returns the model for a SKU id; ENOTFOUND when absent.
 func (s *Store) SoftwareModel(ctx context.Context, skuID string) (*sam.SoftwareModel, error) {
 	sku := sam.NormalizeGUID(skuID)
-	m, err := scanModel(s.db.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM software_models WHERE sku_id = $1`, sku))
+	m, err := scanModel(s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM software_models WHERE sku_id = $1`, sku))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sam.Errorf(sam.ENOTFOUND, "software model %s not found", sku)
 	}
@@ -169,7 +169,7 @@ func (s *Store) SoftwareModels(ctx context.Context, f store.ModelFilter) ([]sam.
 		}
 		where = append(where, "sku_id IN ("+strings.Join(ph, ", ")+")")
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+modelColumns+` FROM software_models WHERE `+
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+modelColumns+` FROM software_models WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY part_number, sku_id`, a...)
 	if err != nil {
 		return nil, s.fail(err, "list software models")

@@ -270,12 +270,12 @@ func (s *Store) Profile(ctx context.Context, id int64) (*sam.Profile, error) {
 
 // ProfileByName returns a profile by its unique name; ENOTFOUND when absent.
 func (s *Store) ProfileByName(ctx context.Context, name string) (*sam.Profile, error) {
-	return s.profileWhere(ctx, s.db, `"`+name+`"`, `name = $1`, name)
+	return s.profileWhere(ctx, s.reader(), `"`+name+`"`, `name = $1`, name)
 }
 
 // Profiles returns every profile, with its environments, ordered by name.
 func (s *Store) Profiles(ctx context.Context) ([]*sam.Profile, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+profileColumns+` FROM profiles ORDER BY name`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+profileColumns+` FROM profiles ORDER BY name`)
 	if err != nil {
 		return nil, s.fail(err, "list profiles")
 	}
@@ -293,7 +293,7 @@ func (s *Store) Profiles(ctx context.Context) ([]*sam.Profile, error) {
 		return nil, s.fail(err, "list profiles")
 	}
 	for _, p := range out {
-		if p.Environments, err = s.environments(ctx, s.db, p.ID); err != nil {
+		if p.Environments, err = s.environments(ctx, s.reader(), p.ID); err != nil {
 			return nil, s.fail(err, "read environments of profile %s", p.Name)
 		}
 	}

@@ -159,3 +159,27 @@ func (s *Store) UsageSnapshots(ctx context.Context, f store.UsageSnapshotFilter)
 	}
 	return out, s.fail(rows.Err(), "read usage snapshots")
 }
+
+var _ store.ChangeStampStore = (*Store)(nil)
+
+// ChangeStamp returns the change stamp (see store.ChangeStampStore), read
+// in one query on the read pool.
+func (s *Store) ChangeStamp(ctx context.Context) (string, error) {
+	var runMax, runRunning, profiles, profileMax, auditMax, ents, entMax int64
+	var finished, entUpdated nullTime
+	err := s.reader().QueryRowContext(ctx, `SELECT
+		(SELECT COALESCE(max(id), 0) FROM runs),
+		(SELECT count(*) FROM runs WHERE status = 'running'),
+		(SELECT max(finished_at) FROM runs),
+		(SELECT count(*) FROM profiles),
+		(SELECT COALESCE(max(id), 0) FROM profiles),
+		(SELECT COALESCE(max(id), 0) FROM audit_log),
+		(SELECT count(*) FROM entitlements),
+		(SELECT COALESCE(max(id), 0) FROM entitlements),
+		(SELECT max(updated_at) FROM entitlements)`).Scan(&runMax, &runRunning, &finished, &profiles, &profileMax, &auditMax, &ents, &entMax, &entUpdated)
+	if err != nil {
+		return "", s.fail(err, "read the change stamp")
+	}
+	return fmt.Sprintf("r%d.%d.%d p%d.%d a%d e%d.%d.%d", runMax, runRunning, finished.Time.UnixMicro(), profiles, profileMax, auditMax,
+		ents, entMax, entUpdated.Time.UnixMicro()), nil
+}

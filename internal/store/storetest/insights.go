@@ -19,6 +19,45 @@ var insightTests = []struct {
 	{"UsageSnapshotAfterActivityRun", testUsageSnapshotAfterRun},
 	{"UsageSnapshotReplacedSameDay", testUsageSnapshotSameDay},
 	{"Identities", testIdentities},
+	{"ChangeStamp", testChangeStamp},
+}
+
+func testChangeStamp(t *testing.T, s store.Store) {
+	stamp := func() string {
+		t.Helper()
+		v, err := s.ChangeStamp(ctx(t))
+		must(t, err)
+		return v
+	}
+	first := stamp()
+	if stamp() != first {
+		t.Fatal("the change stamp changed without a change")
+	}
+	p := newProfile(t, s, "stamp", 0)
+	afterProfile := stamp()
+	if afterProfile == first {
+		t.Error("adding a profile kept the change stamp")
+	}
+	r := startRun(t, s, p.ID, sam.RunSubscriptions, true)
+	afterStart := stamp()
+	if afterStart == afterProfile {
+		t.Error("starting a run kept the change stamp")
+	}
+	r.Status = sam.RunFailed
+	must(t, s.FinishRun(ctx(t), r))
+	afterFinish := stamp()
+	if afterFinish == afterStart {
+		t.Error("finishing a run kept the change stamp")
+	}
+	must(t, s.AppendAudit(ctx(t), &store.AuditEntry{At: now, Actor: "user:x", Action: "POST /x", Status: 200}))
+	afterAudit := stamp()
+	if afterAudit == afterFinish {
+		t.Error("an audit entry kept the change stamp")
+	}
+	must(t, s.DeleteProfile(ctx(t), p.ID))
+	if stamp() == afterAudit {
+		t.Error("deleting a profile kept the change stamp")
+	}
 }
 
 func testIdleBucketOf(t *testing.T, _ store.Store) {
