@@ -205,7 +205,10 @@ type Config struct {
 	smtpPassword  string
 	webhookURL    string
 	webhookSecret string
-	sources       map[string]string
+	// Server holds the sign-in and metrics settings of `seatwise serve`
+	// (server.go).
+	Server  ServerOptions
+	sources map[string]string
 }
 
 // SMTPPassword returns the SMTP password ("" when none). Never log it.
@@ -391,6 +394,9 @@ func Load(fs *pflag.FlagSet, env func(string) (string, bool)) (*Config, error) {
 		return nil, sam.Errorf(sam.EINVALID, "tls_cert_file and tls_key_file go together: set both or neither")
 	}
 	if err := c.loadNotify(get); err != nil {
+		return nil, err
+	}
+	if err := c.loadServer(get); err != nil {
 		return nil, err
 	}
 	for _, o := range options {
