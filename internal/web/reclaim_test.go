@@ -12,6 +12,7 @@ import (
 
 	"github.com/seatwise/seatwise/internal/auth"
 	"github.com/seatwise/seatwise/internal/notify"
+	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 	"github.com/seatwise/seatwise/internal/web"
@@ -94,8 +95,20 @@ func seedCandidates(t *testing.T, b *bundle, states ...store.CandidateState) *re
 	return f
 }
 
-func TestReclaimAPI(t *testing.T) {
-	b := setup(t)
+func TestReclaimAPI(t *testing.T) { testReclaimAPI(t, setup) }
+
+func TestLinkPages(t *testing.T) { testLinkPages(t, setup) }
+
+// TestReclaimPostgres runs the reclamation API and link page tests on
+// PostgreSQL.
+func TestReclaimPostgres(t *testing.T) {
+	on := func(t *testing.T, opts ...func(*web.Config)) *bundle { return setupOn(t, pgtest.URL(t), opts...) }
+	t.Run("API", func(t *testing.T) { testReclaimAPI(t, on) })
+	t.Run("LinkPages", func(t *testing.T) { testLinkPages(t, on) })
+}
+
+func testReclaimAPI(t *testing.T, mk maker) {
+	b := mk(t)
 	f := seedCandidates(t, b, store.StateAwaitingUser, store.StateAttention, store.StateReady, store.StateAwaitingUser)
 	mgr := bearer(b.token(auth.RoleSAMManager))
 	viewer := bearer(b.token(auth.RoleViewer))
@@ -280,8 +293,8 @@ func signLink(t *testing.T, b *bundle, id int64, action, rcpt string, exp time.T
 
 var htmlHdr = map[string]string{"Accept": "text/html"}
 
-func TestLinkPages(t *testing.T) {
-	b := setup(t)
+func testLinkPages(t *testing.T, mk maker) {
+	b := mk(t)
 	f := seedCandidates(t, b, store.StateAwaitingUser, store.StateAwaitingUser, store.StateAwaitingUser)
 	now := b.clock()
 	keep := signLink(t, b, f.cands[0].ID, "keep", f.cands[0].UPN, now.Add(time.Hour))
