@@ -143,6 +143,13 @@ func TestBackupRestoreMigrateData(t *testing.T) {
 		t.Errorf("reports after restore --force differ:\n%s", diffLines(want, got))
 	}
 
+	// Restore into PostgreSQL.
+	pgRestored := e.withDB(pgtest.URL(t))
+	pgRestored.ok("", "restore", backup)
+	if got := pgRestored.reports(day, model); got != want {
+		t.Errorf("reports after restore into PostgreSQL differ:\n%s", diffLines(want, got))
+	}
+
 	// Without the key the secrets are reported unreadable, and no key is made.
 	keyless := t.TempDir()
 	nokey := e.withDB("sqlite://"+filepath.Join(keyless, "seatwise.db"), "SEATWISE_SECRET_KEY")
