@@ -55,9 +55,9 @@ func init() {
 			log := a.Logger
 			res, err := transfer.Copy(ctx, from, to, transfer.Options{BatchRows: batch, Progress: func(table string, rows int64, done bool) {
 				if done {
-					log.Info("table copied", "table", table, "rows", rows)
+					log.Debug("table copied", "table", table, "rows", rows)
 				} else {
-					log.Debug("copying", "table", table, "rows", rows)
+					log.Debug("copying", "table", table, "rows so far", rows)
 				}
 			}})
 			if err != nil {

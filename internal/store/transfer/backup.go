@@ -17,8 +17,8 @@ type BackupResult struct {
 	File          string `json:"file"`
 	Bytes         int64  `json:"bytes"`
 	SchemaVersion int64  `json:"schema_version"`
-	Source        string `json:"source"` // sqlite or postgres
-	Rows          int64  `json:"rows"`   // rows copied; 0 for a SQLite snapshot, which copies pages
+	Source        string `json:"source"`         // sqlite or postgres
+	Rows          int64  `json:"rows,omitempty"` // rows copied from PostgreSQL; absent for a SQLite snapshot, which copies pages
 }
 
 // Backup writes a consistent copy of the database fromURL names into a new
