@@ -57,7 +57,7 @@ func init() {
 				if done {
 					log.Debug("table copied", "table", table, "rows", rows)
 				} else {
-					log.Debug("copying", "table", table, "rows so far", rows)
+					log.Debug("copying", "table", table, "rows", rows)
 				}
 			}})
 			if err != nil {
