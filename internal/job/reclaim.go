@@ -13,9 +13,10 @@ import (
 
 // KindReclaim evaluates a profile's reclamation rules and runs its removal
 // candidates' workflow (internal/reclaim): Engine.Evaluate, then
-// Engine.Advance. With Config.Reclaim it is enqueued after every successful
-// activity run and, as a durable timer, at the next candidate's DueAt; it can
-// also be triggered by hand.
+// Engine.Advance. With Config.Reclaim the sync kinds do the same right after
+// every successful activity run, and a KindReclaim job is queued, as a
+// durable timer, at the next candidate's DueAt; it can also be triggered by
+// hand.
 const KindReclaim Kind = "reclaim"
 
 // addReclaim registers the reclamation kind when Config.Reclaim is set (and
@@ -75,16 +76,31 @@ func permanentIf(err error) error {
 	return err
 }
 
-// afterActivity enqueues a reclamation job for the profile, now, after a
-// successful activity run (when reclamation is on). A failure is logged:
-// the sync itself succeeded.
-func (r *Runner) afterActivity(ctx context.Context, profileID int64) {
+// afterActivity evaluates the profile's reclamation rules and runs its
+// workflow right after a successful activity run, inside the sync job (when
+// reclamation is on), and says what it did. A failure is logged and
+// reported, not returned: the sync itself succeeded, and the next timer or
+// sync evaluates again.
+func (r *Runner) afterActivity(ctx context.Context, p *sam.Profile) string {
 	if _, ok := r.handlers[KindReclaim]; !ok {
-		return
+		return ""
 	}
-	if err := r.ScheduleReclaim(ctx, profileID, r.clock.Now()); err != nil {
-		r.log.Error("reclamation not scheduled after the activity run", "profile", profileID, "err", err)
+	e := r.ReclaimEngine()
+	// Reload: the activity run changed the environments' audit coverage.
+	p, err := r.cfg.Store.Profile(ctx, p.ID)
+	if err != nil {
+		r.log.Error("reclamation after the activity run failed", "profile", p.ID, "err", err)
+		return "reclamation failed: " + sam.ErrorMessage(err)
 	}
+	ev, err := e.Evaluate(ctx, p)
+	if err == nil {
+		var res *reclaim.RunResult
+		if res, err = e.Advance(ctx, p, reclaim.RunOptions{}); err == nil {
+			return fmt.Sprintf("reclamation: %d new candidates, %d canceled, %d open; %s", ev.Created, ev.Canceled, ev.Open, res.Summary())
+		}
+	}
+	r.log.Error("reclamation after the activity run failed", "profile", p.Name, "err", err)
+	return "reclamation failed: " + sam.ErrorMessage(err)
 }
 
 // ScheduleReclaim makes sure a KindReclaim job of the profile runs at or

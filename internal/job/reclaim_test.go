@@ -65,11 +65,18 @@ func TestReclaimTimersAreDurableJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitState(t, r, id, job.StateSucceeded)
+		// The queue settles on one waiting job, the timer of the notified
+		// candidates.
 		var open []*store.Candidate
-		waitFor(t, "candidates notified by the reclamation job", func() bool {
+		waitFor(t, "candidates notified and the timer queued", func() bool {
+			running, _ := r.Jobs(ctx, job.JobFilter{ProfileID: p.ID, State: job.StateRunning})
+			waiting, _ := r.Jobs(ctx, job.JobFilter{ProfileID: p.ID, Kind: job.KindReclaim, State: job.StateAvailable})
 			open, _ = st.Candidates(ctx, store.CandidateFilter{ProfileID: p.ID, States: []store.CandidateState{store.StateAwaitingUser}})
-			return len(open) > 0 && notes.count(reclaim.NoticeUser) == len(open)
+			return len(running) == 0 && len(waiting) == 1 && waiting[0].RunAt.After(clk.Now()) && len(open) > 0
 		})
+		if n := notes.count(reclaim.NoticeUser); n != len(open) {
+			t.Fatalf("%d notices for %d candidates awaiting the user", n, len(open))
+		}
 		due := open[0].DueAt
 		if !due.Equal(clk.Now().AddDate(0, 0, 7)) {
 			t.Fatalf("timer at %v, want 7 days after %v", due, clk.Now())
@@ -101,10 +108,25 @@ func TestReclaimTimersAreDurableJobs(t *testing.T) {
 		}
 		waitState(t, r2, id, job.StateSucceeded)
 		r2.Poke()
-		waitFor(t, "removals", func() bool {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
 			done, _ := st.Candidates(ctx, store.CandidateFilter{ProfileID: p.ID, States: []store.CandidateState{store.StateClosedComplete}})
-			return len(done) == len(open)
-		})
+			if len(done) == len(open) {
+				break
+			}
+			if time.Now().After(deadline) {
+				all, _ := st.Candidates(ctx, store.CandidateFilter{ProfileID: p.ID})
+				for _, c := range all {
+					t.Logf("candidate %d: %s %q", c.ID, c.State, c.Message)
+				}
+				jobs, _ := r2.Jobs(ctx, job.JobFilter{ProfileID: p.ID})
+				for _, j := range jobs {
+					t.Logf("job %d %s %s run at %v: %s %s", j.ID, j.Kind, j.State, j.RunAt, j.Result, j.Error)
+				}
+				t.Fatalf("%d of %d licences removed", len(done), len(open))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		for _, c := range open {
 			u, err := ten.User(c.UserID)
 			if err != nil {

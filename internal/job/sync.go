@@ -78,7 +78,9 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 			}
 			parts = append(parts, fmt.Sprintf("activity run %d: %d audit rows, %d activity days written, %d subscriptions reclassified",
 				res.Run.ID, res.Run.Counts["audit_rows"], res.Changes.Days, res.Changes.Recomputed))
-			r.afterActivity(ctx, p.ID)
+			if s := r.afterActivity(ctx, p); s != "" {
+				parts = append(parts, s)
+			}
 		}
 		out.Result = strings.Join(parts, "; ")
 		return out, nil
