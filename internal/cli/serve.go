@@ -2,14 +2,18 @@ package cli
 
 import (
 	"context"
+	cryptotls "crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/auth"
+	"github.com/seatwise/seatwise/internal/config"
 	"github.com/seatwise/seatwise/internal/job"
 	"github.com/seatwise/seatwise/internal/notify"
 	"github.com/seatwise/seatwise/internal/sam"
@@ -86,7 +90,7 @@ func (a *App) serveStore(ctx context.Context, st store.Store, kr *secret.Keyring
 
 	var runner *job.Runner
 	if !o.noJobs {
-		jc := job.Config{Store: st, Keyring: kr, Logger: a.Logger, Workers: o.workers}
+		jc := job.Config{Store: st, Keyring: kr, Logger: a.Logger, Workers: o.workers, Reclaim: true}
 		// Reclamation notices (e-mail, webhook) when configured; a nil
 		// notifier must stay a nil interface.
 		n, err := notify.FromConfig(cfg, kr, nil, a.Logger, nil)
@@ -106,8 +110,12 @@ func (a *App) serveStore(ctx context.Context, st store.Store, kr *secret.Keyring
 		}
 	}
 	tls := cfg.TLSCertFile != ""
+	oidc, err := newOIDC(cfg.Server)
+	if err != nil {
+		return err
+	}
 	wc := web.Config{Store: st, Auth: authSvc, Keyring: kr, Logger: a.Logger, Jobs: runner,
-		SecureCookies: tls || o.secureCookies}
+		SecureCookies: tls || o.secureCookies, OIDC: oidc, MetricsAccess: cfg.Server.MetricsAccess}
 	if o.webConfig != nil {
 		o.webConfig(&wc)
 	}
@@ -140,6 +148,13 @@ func (a *App) serveStore(ctx context.Context, st store.Store, kr *secret.Keyring
 			serveErr <- hs.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
 		} else {
 			serveErr <- hs.Serve(ln)
+		}
+	}()
+	go func() {
+		// The dashboard aggregates every subscription: compute it now
+		// rather than in the first visitor's request.
+		if err := srv.Warm(ctx); err != nil && ctx.Err() == nil {
+			a.Logger.Warn("computing the dashboard at start", "error", err)
 		}
 	}()
 	if o.ready != nil {
@@ -181,4 +196,34 @@ loop:
 		return runErr
 	}
 	return nil
+}
+
+// newOIDC returns the Entra ID (OpenID Connect) sign-in the configuration
+// asks for, nil when oidc_issuer is not set.
+func newOIDC(o config.ServerOptions) (*auth.OIDC, error) {
+	if o.OIDCIssuer == "" {
+		return nil, nil
+	}
+	rules, err := auth.ParseOIDCRules(o.OIDCRoleRules)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if o.OIDCCAFile != "" {
+		pem, err := os.ReadFile(o.OIDCCAFile)
+		if err != nil {
+			return nil, sam.Wrap(sam.EINVALID, err, "oidc_ca_file %s", o.OIDCCAFile)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, sam.Errorf(sam.EINVALID, "oidc_ca_file %s holds no PEM certificate", o.OIDCCAFile)
+		}
+		tr.TLSClientConfig = &cryptotls.Config{RootCAs: pool, MinVersion: cryptotls.VersionTLS12}
+	}
+	return auth.NewOIDC(auth.OIDCConfig{Issuer: o.OIDCIssuer, ClientID: o.OIDCClientID, ClientSecret: o.OIDCClientSecret(),
+		RedirectURL: o.OIDCRedirectURL, DefaultRole: auth.Role(o.OIDCDefaultRole), Rules: rules,
+		HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second}})
 }

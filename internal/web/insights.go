@@ -180,6 +180,14 @@ func (s *Server) dashboard(ctx context.Context) (*DashboardJSON, error) {
 	return d, nil
 }
 
+// Warm computes the dashboard ahead of the first request that needs it
+// (serve calls it when it starts; the figures of a large tenant take a few
+// seconds to aggregate).
+func (s *Server) Warm(ctx context.Context) error {
+	_, err := s.dashboard(ctx)
+	return err
+}
+
 func (s *Server) computeDashboard(ctx context.Context) (*DashboardJSON, error) {
 	now := s.now().UTC()
 	d := &DashboardJSON{AsOf: now, Classes: []ClassCountJSON{}, Models: []ModelUsageJSON{}, Spend: []SpendJSON{},

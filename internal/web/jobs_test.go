@@ -81,7 +81,7 @@ func TestJobsAPI(t *testing.T) {
 	if r := b.do(nil, "PATCH", "/api/v1/schedules/nope", web.SchedulePatch{Spec: &spec}, admin); r.status != 404 {
 		t.Errorf("unknown schedule: %d", r.status)
 	}
-	r = b.do(nil, "GET", "/metrics", nil, nil)
+	r = b.do(nil, "GET", "/metrics", nil, admin)
 	for _, want := range []string{`seatwise_jobs_open{state="available"} 2`, "seatwise_jobs_running_here 0"} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %q", want)

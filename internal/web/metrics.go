@@ -278,7 +278,7 @@ func (s *Server) opsRoutes() []*Route {
 				_, err := io.WriteString(w, "ready\n")
 				return err
 			}},
-		{Method: "GET", Path: "/metrics", Access: public, Summary: "Prometheus metrics", Tag: "operations",
+		{Method: "GET", Path: "/metrics", Access: s.metricsAccess, Summary: "Prometheus metrics (who may read them: metrics_access)", Tag: "operations",
 			Content: "text/plain", Handler: func(s *Server, w http.ResponseWriter, r *http.Request) error {
 				var sb strings.Builder
 				if err := s.metrics.write(r.Context(), &sb); err != nil {

@@ -7,20 +7,20 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/seatwise/seatwise/internal/store"
 )
 
 // The data stamp and the answer cache.
 //
 // What the listings, reports and dashboards show changes only when a run
-// finishes, a profile is added or removed, or someone changes something
-// through the API or web UI (every such change is in the audit log). The
-// data stamp summarises those three (newest run with its status, profile
-// ids, newest audit entry); it is read from the database at most once per
-// stampEvery, and at once after this server handled a change. Answers of
-// routes marked Cache are kept, per URL, while the stamp is unchanged: a
-// change made by another instance (PostgreSQL) is seen within stampEvery.
+// starts or finishes, a profile or entitlement is added, changed or removed,
+// or someone changes something through the API or web UI (every such
+// change is in the audit log): the store's change stamp
+// (store.ChangeStampStore) says when. It is read at most once per
+// stampEvery, by one request while the others go on with the stamp they
+// have, and at once after this server handled a change. Answers of routes
+// marked Cache are kept, per URL, while the stamp is unchanged: a change
+// made by another process (a CLI sync, another instance on PostgreSQL) is
+// seen within stampEvery.
 
 // stampEvery is how long a data stamp is trusted before it is read again.
 const stampEvery = time.Second
@@ -32,41 +32,38 @@ const answerCacheBytes = 64 << 20
 const maxCachedAnswer = 1 << 20
 
 type stampState struct {
-	mu    sync.Mutex
-	stamp string
-	at    time.Time
+	mu         sync.Mutex
+	stamp      string
+	at         time.Time
+	refreshing bool
+	changes    uint64 // changes this server made (dataChanged)
+	seen       uint64 // changes made before the stamp was read
 }
 
-// dataStamp returns the current data stamp (see above).
+// dataStamp returns the current data stamp (see above). After a change by
+// this server it reads the stamp before answering, so that a client sees
+// its own change.
 func (s *Server) dataStamp(ctx context.Context) (string, error) {
 	s.stamp.mu.Lock()
+	current := s.stamp.seen == s.stamp.changes
+	if s.stamp.stamp != "" && current && (s.stamp.refreshing || time.Since(s.stamp.at) < stampEvery) {
+		st := s.stamp.stamp
+		s.stamp.mu.Unlock()
+		return st, nil
+	}
+	changes := s.stamp.changes
+	s.stamp.refreshing = true
+	s.stamp.mu.Unlock()
+	st, err := s.cfg.Store.ChangeStamp(ctx)
+	s.stamp.mu.Lock()
 	defer s.stamp.mu.Unlock()
-	if s.stamp.stamp != "" && time.Since(s.stamp.at) < stampEvery {
-		return s.stamp.stamp, nil
-	}
-	runs, err := s.cfg.Store.Runs(ctx, store.RunFilter{Limit: 1})
+	s.stamp.refreshing = false
 	if err != nil {
 		return "", err
 	}
-	ps, err := s.cfg.Store.Profiles(ctx)
-	if err != nil {
-		return "", err
+	if changes >= s.stamp.seen {
+		s.stamp.stamp, s.stamp.at, s.stamp.seen = st, time.Now(), changes
 	}
-	au, err := s.cfg.Store.AuditEntries(ctx, store.AuditFilter{Limit: 1})
-	if err != nil {
-		return "", err
-	}
-	st := "profiles:"
-	for _, p := range ps {
-		st += itoa64(p.ID) + ","
-	}
-	if len(runs) > 0 {
-		st += " run:" + itoa64(runs[0].ID) + ":" + string(runs[0].Status)
-	}
-	if len(au) > 0 {
-		st += " audit:" + itoa64(au[0].ID)
-	}
-	s.stamp.stamp, s.stamp.at = st, time.Now()
 	return st, nil
 }
 
@@ -74,7 +71,7 @@ func (s *Server) dataStamp(ctx context.Context) (string, error) {
 // changed something).
 func (s *Server) dataChanged() {
 	s.stamp.mu.Lock()
-	s.stamp.stamp = ""
+	s.stamp.changes++
 	s.stamp.mu.Unlock()
 }
 

@@ -99,12 +99,14 @@ func (s *Server) routeTable() []*Route {
 	routes = append(routes, s.jobRoutes()...)
 	routes = append(routes, s.reconRoutes()...)
 	routes = append(routes, s.insightRoutes()...)
+	routes = append(routes, s.oidcRoutes()...)
 	routes = append(routes, s.validateRoutes()...)
 	routes = append(routes, s.connectRoutes()...)
 	routes = append(routes, s.reconUIRoutes()...)
 	routes = append(routes, s.reclaimRoutes()...)
 	routes = append(routes, s.reclaimUIRoutes()...)
 	routes = append(routes, s.linkRoutes()...)
+	routes = append(routes, s.reclaimSimRoutes()...)
 	routes = append(routes, s.uiRoutes()...)
 	return routes
 }

@@ -65,6 +65,12 @@ type Config struct {
 	// savings report say.
 	Candidates       recon.CandidatesFunc
 	CandidatesSource string
+	// OIDC enables sign-in with Entra ID (OpenID Connect); nil: local
+	// accounts only.
+	OIDC *auth.OIDC
+	// MetricsAccess is who may read /metrics: "public", "signed-in" (any
+	// role, an API token for scrapers; the default) or a role name.
+	MetricsAccess string
 }
 
 // Server serves HTTP. Create it with New.
@@ -76,15 +82,40 @@ type Server struct {
 	handler http.Handler
 	metrics *Metrics
 
-	counts   countsCache
-	lookups  lookupCache
-	stamp    stampState
-	answers  answerCache
-	dash     dashCache
-	pending  *connect.Pending // delegated sign-ins started here, until their callback
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter
-	reqSeq   atomic.Int64
+	counts  countsCache
+	lookups lookupCache
+	stamp   stampState
+	answers answerCache
+	dash    dashCache
+	oidc    oidcFlows
+
+	metricsAccess Access
+	pending       *connect.Pending // delegated sign-ins started here, until their callback
+	limMu         sync.Mutex
+	limiters      map[string]*rate.Limiter
+	reqSeq        atomic.Int64
+}
+
+// ParseMetricsAccess returns the access rule of /metrics for a
+// metrics_access setting: "public" (anyone: the figures name profiles and
+// routes, so only behind a private network), "signed-in" or "" (any role:
+// scrapers send an API token, e.g. a viewer token, as a bearer token), or a
+// role name (that role and admin). EINVALID otherwise.
+func ParseMetricsAccess(v string) (Access, error) {
+	switch v {
+	case "public":
+		return public, nil
+	case "", "signed-in":
+		return anyRole, nil
+	}
+	r, err := auth.ParseRole(v)
+	if err != nil {
+		return Access{}, sam.Errorf(sam.EINVALID, "metrics access %q: want public, signed-in or a role (admin, sam_integrator, sam_manager, viewer)", v)
+	}
+	if r == auth.RoleAdmin {
+		return admins, nil
+	}
+	return Access{Roles: []auth.Role{auth.RoleAdmin, r}}, nil
 }
 
 // SessionCookie is the name of the session cookie.
@@ -108,6 +139,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.LoginBurst = 10
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limiters: map[string]*rate.Limiter{}}
+	var err error
+	if s.metricsAccess, err = ParseMetricsAccess(cfg.MetricsAccess); err != nil {
+		return nil, err
+	}
 	s.pending = connect.NewPending(connect.DefaultPendingTTL, s.now)
 	s.metrics = newMetrics(s)
 	s.routes = s.routeTable()

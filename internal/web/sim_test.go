@@ -135,7 +135,7 @@ func TestSimulatedTenant(t *testing.T) {
 	if len(runs) != 2 || runs[0].Status != "succeeded" || runs[1].Status != "succeeded" || runs[1].Requests == 0 {
 		t.Errorf("runs %+v", runs)
 	}
-	m := b.do(nil, "GET", "/metrics", nil, nil)
+	m := b.do(nil, "GET", "/metrics", nil, hdr)
 	for _, w := range []string{`seatwise_last_run_microsoft_requests{profile="sim",kind="subscriptions"}`, `seatwise_job_last_succeeded{kind="sync",state="succeeded"} 1`} {
 		if !strings.Contains(string(m.body), w) {
 			t.Errorf("metrics lack %s", w)

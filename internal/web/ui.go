@@ -104,8 +104,19 @@ func safeNext(next string) string {
 	return next
 }
 
+// loginView is the sign-in page: where to go next and whether sign-in
+// with Entra ID is offered.
+type loginView struct {
+	Next string
+	OIDC bool
+}
+
+func (s *Server) loginView(next string) loginView {
+	return loginView{Next: safeNext(next), OIDC: s.cfg.OIDC != nil}
+}
+
 func uiLogin(s *Server, w http.ResponseWriter, r *http.Request) error {
-	return s.render(w, r, http.StatusOK, "login.html", page{Title: "Sign in", Data: safeNext(r.URL.Query().Get("next"))})
+	return s.render(w, r, http.StatusOK, "login.html", page{Title: "Sign in", Data: s.loginView(r.URL.Query().Get("next"))})
 }
 
 func uiLoginPost(s *Server, w http.ResponseWriter, r *http.Request) error {
@@ -120,7 +131,7 @@ func uiLoginPost(s *Server, w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		s.log.Warn("sign-in failed", "user", r.PostFormValue("name"), "remote", clientIP(r))
-		return s.render(w, r, status, "login.html", page{Title: "Sign in", Error: sam.ErrorMessage(err), Data: next})
+		return s.render(w, r, status, "login.html", page{Title: "Sign in", Error: sam.ErrorMessage(err), Data: s.loginView(next)})
 	}
 	if u.MustChangePassword {
 		next = "/password"

@@ -192,7 +192,7 @@ func bearer(tok string) map[string]string { return map[string]string{"Authorizat
 var wantRules = map[string]string{
 	"GET /healthz":                             "public",
 	"GET /readyz":                              "public",
-	"GET /metrics":                             "public",
+	"GET /metrics":                             "admin or sam_integrator or sam_manager or viewer",
 	"POST /api/v1/session":                     "public",
 	"DELETE /api/v1/session":                   "admin or sam_integrator or sam_manager or viewer",
 	"GET /api/v1/me":                           "admin or sam_integrator or sam_manager or viewer",
@@ -258,6 +258,8 @@ var wantRules = map[string]string{
 	"GET /api/v1/entitlements/{id}":            "admin or sam_integrator or sam_manager or viewer",
 	"PATCH /api/v1/entitlements/{id}":          "admin or sam_manager",
 	"GET /api/v1/roles":                        "admin or sam_integrator or sam_manager or viewer",
+	"GET /auth/oidc/start":                     "public",
+	"GET /auth/oidc/callback":                  "public",
 }
 
 // concrete turns a route pattern into a request path.
@@ -834,10 +836,14 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Errorf("readyz %d %q", r.status, r.body)
 	}
 	b.do(nil, "GET", "/api/v1/profiles", nil, nil)
-	r := b.do(nil, "GET", "/metrics", nil, nil)
+	if r := b.do(nil, "GET", "/metrics", nil, nil); r.status != 401 {
+		t.Errorf("anonymous metrics: %d, want 401 (metrics_access defaults to signed-in)", r.status)
+	}
+	r := b.do(nil, "GET", "/metrics", nil, bearer(b.token(auth.RoleViewer)))
 	for _, want := range []string{
 		`seatwise_http_requests_total{route="GET /healthz",method="GET",status="200"} 1`,
 		`seatwise_http_requests_total{route="GET /api/v1/profiles",method="GET",status="401"} 1`,
+		`seatwise_http_requests_total{route="GET /metrics",method="GET",status="401"} 1`,
 		`seatwise_http_request_duration_seconds_bucket{route="GET /readyz",le="+Inf"} 1`,
 		"# TYPE seatwise_http_request_duration_seconds histogram",
 	} {
