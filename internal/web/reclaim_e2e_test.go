@@ -248,8 +248,13 @@ func TestReclaimEndToEnd(t *testing.T) {
 		t.Fatalf("trigger sync: %d %s", r.status, r.body)
 	}
 	var notified []web.CandidateJSON
-	w.waitUntil(t, "users notified", func() bool {
-		notified = w.candidates(t, "state=awaiting_user")
+	w.waitUntil(t, "every candidate's user notified", func() bool {
+		notified = w.candidates(t, "open=true")
+		for _, c := range notified {
+			if c.State != "awaiting_user" {
+				return false
+			}
+		}
 		return len(notified) >= 2 && len(w.smtp.Messages()) >= len(notified) && len(w.hook.list()) >= len(notified)
 	})
 	if len(w.hook.bad) > 0 {
@@ -257,6 +262,23 @@ func TestReclaimEndToEnd(t *testing.T) {
 	}
 	t.Logf("%d users notified: %d mails, %d webhook posts", len(notified), len(w.smtp.Messages()), len(w.hook.list()))
 	a, b := notified[0], notified[1]
+
+	// The threshold simulation agrees with the evaluation at the rules'
+	// 60 days, and selects fewer licences the longer the threshold.
+	var sim web.SimulationJSON
+	r := w.do(nil, "GET", "/api/v1/profiles/sim/reclaim/simulation?days=90,30,60", nil, bearer(w.token(auth.RoleViewer)))
+	r.json(t, &sim)
+	if r.status != 200 || len(sim.Thresholds) != 3 || sim.Thresholds[0].Days != 30 || sim.Thresholds[1].Count != len(notified) ||
+		sim.Thresholds[0].Count < sim.Thresholds[1].Count || sim.Thresholds[1].Count < sim.Thresholds[2].Count {
+		t.Errorf("simulation with %d candidates open: %d %s", len(notified), r.status, r.body)
+	}
+	if page := w.do(nil, "GET", "/reclaim/simulation?profile=sim&days=30,60", nil, map[string]string{"Accept": "text/html",
+		"Authorization": "Bearer " + w.token(auth.RoleViewer)}); page.status != 200 || !strings.Contains(string(page.body), "60 days") {
+		t.Errorf("simulation page: %d %.300s", page.status, page.body)
+	}
+	if r := w.do(nil, "GET", "/api/v1/profiles/sim/reclaim/simulation?days=0", nil, bearer(w.token(auth.RoleViewer))); r.status != 400 {
+		t.Errorf("simulation with 0 days: %d", r.status)
+	}
 
 	// A: keep link from the e-mail; the manager approves from theirs.
 	mails := w.mailTo(t, a.UPN)

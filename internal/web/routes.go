@@ -106,6 +106,7 @@ func (s *Server) routeTable() []*Route {
 	routes = append(routes, s.reclaimRoutes()...)
 	routes = append(routes, s.reclaimUIRoutes()...)
 	routes = append(routes, s.linkRoutes()...)
+	routes = append(routes, s.reclaimSimRoutes()...)
 	routes = append(routes, s.uiRoutes()...)
 	return routes
 }
