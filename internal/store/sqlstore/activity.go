@@ -119,6 +119,12 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 		values := make([][]any, 0, len(rows))
 		for _, env := range envs {
 			idx := byEnv[env]
+			if s.d.Name == "postgres" {
+				if err := s.stageActivityArrays(ctx, tx, r.ID, env, rows, idx); err != nil {
+					return fmt.Errorf("stage activity: %w", err)
+				}
+				continue
+			}
 			users := make([]string, 0, len(idx))
 			seen := make(map[string]bool, len(idx))
 			for _, i := range idx {
@@ -149,18 +155,66 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 	})
 }
 
-// resolveChunk bounds the system users looked up by one query.
+// resolveChunk bounds the system users looked up by one query, and the
+// rows of one PostgreSQL array insert.
 const resolveChunk = 2000
+
+// stagedUsers reports whether run runID staged Dataverse users for
+// environment env: its evidence is then resolved through them, else
+// through the environment's stored users.
+func stagedUsers(ctx context.Context, tx *sql.Tx, runID, env int64) (bool, error) {
+	var staged bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM staging_system_users WHERE run_id = $1 AND environment_id = $2)`,
+		runID, env).Scan(&staged)
+	return staged, err
+}
+
+// stageActivityArrays stages the rows idx (of one environment) on
+// PostgreSQL: each column goes as one array parameter, unnested and
+// joined to the system users in the database, instead of a parameter per
+// value and a lookup query.
+func (s *Store) stageActivityArrays(ctx context.Context, tx *sql.Tx, runID, env int64, rows []store.StagedActivity, idx []int) error {
+	staged, err := stagedUsers(ctx, tx, runID, env)
+	if err != nil {
+		return err
+	}
+	join := `environment_users x ON x.environment_id = $2 AND x.system_user_id = v.id`
+	if staged {
+		join = `staging_system_users x ON x.run_id = $1 AND x.environment_id = $2 AND x.system_user_id = v.id`
+	}
+	q := `INSERT INTO staging_activity (run_id, environment_id, system_user_id, day, source, events, last_at, user_id)
+		SELECT $1, $2, v.id, v.day, v.source, v.events, v.last_at, COALESCE(x.aad_object_id, '')
+		FROM unnest($3::text[], $4::date[], $5::text[], $6::bigint[], $7::timestamptz[]) AS v (id, day, source, events, last_at)
+		LEFT JOIN ` + join
+	for start := 0; start < len(idx); start += resolveChunk {
+		chunk := idx[start:min(start+resolveChunk, len(idx))]
+		ids, sources := make([]string, len(chunk)), make([]string, len(chunk))
+		days, lasts := make([]time.Time, len(chunk)), make([]time.Time, len(chunk))
+		events := make([]int64, len(chunk))
+		for j, i := range chunk {
+			a := rows[i]
+			ids[j], sources[j], events[j] = sam.NormalizeGUID(a.SystemUserID), string(a.Source), a.Events
+			days[j] = sam.Day(a.Day)
+			if lasts[j] = timestamp(a.LastAt); lasts[j].IsZero() {
+				lasts[j] = days[j]
+			}
+		}
+		if _, err := tx.ExecContext(ctx, q, runID, env, ids, days, sources, events, lasts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // resolveSystemUsers returns the Entra object ids of Dataverse users of one
 // environment (absent or "" when unknown or unmapped): those run runID
 // staged for the environment, or, when it staged none there, the
-// environment's stored users.
+// environment's stored users. (PostgreSQL joins them in
+// stageActivityArrays instead.)
 func (s *Store) resolveSystemUsers(ctx context.Context, tx *sql.Tx, runID, env int64, users []string) (map[string]string, error) {
 	out := make(map[string]string, len(users))
-	var staged bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM staging_system_users WHERE run_id = $1 AND environment_id = $2)`,
-		runID, env).Scan(&staged); err != nil {
+	staged, err := stagedUsers(ctx, tx, runID, env)
+	if err != nil {
 		return nil, err
 	}
 	for start := 0; start < len(users); start += resolveChunk {
@@ -173,23 +227,15 @@ func (s *Store) resolveSystemUsers(ctx context.Context, tx *sql.Tx, runID, env i
 			args = append(args, runID)
 		}
 		var q strings.Builder
-		if s.d.Name == "postgres" {
-			// One array parameter joined to the key: PostgreSQL compares
-			// a list of parameters with every row it reads.
-			args = append(args, chunk)
-			q.WriteString(`SELECT x.system_user_id, x.aad_object_id FROM unnest(` + s.placeholder(len(args)) +
-				`::text[]) AS u (id) JOIN ` + table + ` ON x.system_user_id = u.id WHERE ` + where)
-		} else {
-			q.WriteString(`SELECT x.system_user_id, x.aad_object_id FROM ` + table + ` WHERE ` + where + ` AND x.system_user_id IN (`)
-			for i, u := range chunk {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				args = append(args, u)
-				q.WriteString(s.placeholder(len(args)))
+		q.WriteString(`SELECT x.system_user_id, x.aad_object_id FROM ` + table + ` WHERE ` + where + ` AND x.system_user_id IN (`)
+		for i, u := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
 			}
-			q.WriteString(")")
+			args = append(args, u)
+			q.WriteString(s.placeholder(len(args)))
 		}
+		q.WriteString(")")
 		rows, err := tx.QueryContext(ctx, q.String(), args...)
 		if err != nil {
 			return nil, err
