@@ -282,7 +282,7 @@ func (e *Engine) Undo(ctx context.Context, id int64, actor, reason string) (*sto
 		return nil, err
 	}
 	c.Intent, c.IntentAt = store.IntentUndo, e.now()
-	if err := e.Store.UpdateCandidate(ctx, c, store.StateClosedComplete, nil); err != nil {
+	if err := e.Store.BeginCandidateChange(ctx, c, store.StateClosedComplete); err != nil {
 		return nil, err
 	}
 	e.audit(ctx, actor, "reclaim.undo.start", c, 202, reasonOr(reason, fmt.Sprintf("re-assigning %s to %s", c.SKUID, c.UPN)))

@@ -76,9 +76,8 @@ func (e *Engine) remove(ctx context.Context, p *sam.Profile, set store.ReclaimSe
 			return false, e.attention(ctx, c, actor, fmt.Sprintf("the licence is now inherited from group %s, not %s: evaluate the rules again", group, c.AssignedByGroup))
 		}
 	}
-	from := c.State
 	c.Intent, c.Method, c.IntentAt, c.DisabledPlans = store.IntentRemove, method, e.now(), disabled
-	if err := e.Store.UpdateCandidate(ctx, c, from, nil); err != nil {
+	if err := e.Store.BeginCandidateChange(ctx, c, c.State); err != nil {
 		if sam.IsCode(err, sam.ECONFLICT) {
 			return false, nil // someone acted first
 		}

@@ -64,6 +64,12 @@ type ReclaimStore interface {
 	// state is no longer expect (someone else acted first); ENOTFOUND when
 	// absent; EINVALID for an unknown state.
 	UpdateCandidate(ctx context.Context, c *Candidate, expect CandidateState, tr *Transition) error
+	// BeginCandidateChange records c's Intent, Method, IntentAt and
+	// DisabledPlans, provided the stored state is still expect and no other
+	// change is in flight (stored intent empty): the claim a process takes
+	// before it changes the tenant. ECONFLICT otherwise; ENOTFOUND when
+	// absent.
+	BeginCandidateChange(ctx context.Context, c *Candidate, expect CandidateState) error
 	// CandidateTransitions returns a candidate's history, oldest first.
 	CandidateTransitions(ctx context.Context, candidateID int64) ([]Transition, error)
 	// SavingsCandidates returns the candidates of one profile and software

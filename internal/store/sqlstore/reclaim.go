@@ -477,6 +477,32 @@ func (s *Store) UpdateCandidate(ctx context.Context, c *store.Candidate, expect 
 	})
 }
 
+// BeginCandidateChange claims a candidate for a tenant change.
+func (s *Store) BeginCandidateChange(ctx context.Context, c *store.Candidate, expect store.CandidateState) error {
+	if c == nil || c.Intent == "" {
+		return sam.Errorf(sam.EINVALID, "begin candidate change: an intent is required")
+	}
+	now := timestamp(time.Now())
+	res, err := s.db.ExecContext(ctx, `UPDATE reclaim_candidates SET intent = $1, method = $2, intent_at = $3, disabled_plans = $4,
+		updated_at = $5 WHERE id = $6 AND state = $7 AND intent = ''`,
+		c.Intent, c.Method, s.nullTS(c.IntentAt), jsonText(stringsOrEmpty(c.DisabledPlans)), s.ts(now), c.ID, string(expect))
+	if err != nil {
+		return s.fail(err, "begin change of removal candidate %d", c.ID)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return s.fail(err, "begin change of removal candidate %d", c.ID)
+	}
+	if n == 0 {
+		if _, err := s.Candidate(ctx, c.ID); err != nil {
+			return err
+		}
+		return sam.Errorf(sam.ECONFLICT, "removal candidate %d is no longer %s or another change is in flight", c.ID, expect)
+	}
+	c.UpdatedAt = now
+	return nil
+}
+
 // CandidateTransitions returns a candidate's history, oldest first.
 func (s *Store) CandidateTransitions(ctx context.Context, candidateID int64) ([]store.Transition, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, candidate_id, at, from_state, to_state, actor, reason FROM reclaim_transitions

@@ -174,9 +174,15 @@ func testCandidates(t *testing.T, s store.Store) {
 	mustCode(t, s.UpdateCandidate(ctx(t), &stale, store.StateReady, &store.Transition{Actor: "user:x"}), sam.ECONFLICT)
 	mustCode(t, s.UpdateCandidate(ctx(t), &store.Candidate{ID: 99999, State: store.StateReady}, store.StateReady, nil), sam.ENOTFOUND)
 
-	// Intent recorded without a transition.
-	got.Intent, got.Method, got.IntentAt = store.IntentRemove, store.MethodDirect, now
-	must(t, s.UpdateCandidate(ctx(t), got, store.StateAwaitingUser, nil))
+	// Intent claimed once: a second claim conflicts, as does a wrong state.
+	got.Intent, got.Method, got.IntentAt, got.DisabledPlans = store.IntentRemove, store.MethodDirect, now, []string{guid(11, 1)}
+	mustCode(t, s.BeginCandidateChange(ctx(t), got, store.StateReady), sam.ECONFLICT)
+	must(t, s.BeginCandidateChange(ctx(t), got, store.StateAwaitingUser))
+	mustCode(t, s.BeginCandidateChange(ctx(t), got, store.StateAwaitingUser), sam.ECONFLICT)
+	mustCode(t, s.BeginCandidateChange(ctx(t), &store.Candidate{ID: 99999, Intent: store.IntentRemove}, store.StateReady), sam.ENOTFOUND)
+	if claimed, err := s.Candidate(ctx(t), c.ID); err != nil || claimed.Intent != store.IntentRemove || len(claimed.DisabledPlans) != 1 {
+		t.Errorf("after BeginCandidateChange: %+v, %v", claimed, err)
+	}
 	inflight, err := s.Candidates(ctx(t), store.CandidateFilter{Intent: store.IntentRemove})
 	must(t, err)
 	if len(inflight) != 1 || inflight[0].ID != c.ID {
