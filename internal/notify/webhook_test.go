@@ -44,6 +44,15 @@ func newReceiver(t *testing.T, statuses ...int) *receiver {
 	return r
 }
 
+// newBenchReceiver is a webhook that accepts everything; it returns its URL.
+func newBenchReceiver(b *testing.B) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
 func (r *receiver) calls() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
