@@ -515,3 +515,31 @@ func TestReconSavings(t *testing.T) {
 	}
 	t.Fatalf("no position for %s", c.SKUID)
 }
+
+// TestConcurrentReclaim: two people reclaiming one candidate at once call
+// Graph once; the licence is removed once.
+func TestConcurrentReclaim(t *testing.T) {
+	x := setup(t, dialects[0].url(t), 80)
+	x.live()
+	x.evaluate()
+	c := x.onlyOne(true)
+	e2 := x.engine()
+	errs := make(chan error, 2)
+	for _, e := range []*Engine{x.e, e2} {
+		go func() {
+			_, err := e.Reclaim(x.ctx, c.ID, "user:test", "", RunOptions{OverrideCap: true})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil && sam.ErrorCode(err) != sam.ECONFLICT {
+			t.Errorf("reclaim: %v", err)
+		}
+	}
+	if got := x.candidate(c.ID); got.State != store.StateClosedComplete {
+		t.Errorf("candidate %s %q, want closed_complete", got.State, got.Message)
+	}
+	if w := x.writes()["graph POST /users/{id}/assignLicense"]; w != 1 {
+		t.Errorf("assignLicense calls = %d, want 1", w)
+	}
+}
