@@ -128,12 +128,17 @@ type Store interface {
 	StageSystemUsers(ctx context.Context, r *sam.Run, environmentID int64, users []SystemUser) error
 	// StageActivity adds aggregated audit evidence read by an activity run
 	// (events are summed, LastAt is the maximum) with r's progress, in one
-	// transaction.
+	// transaction. Each row is mapped to its Entra user as it is staged,
+	// through the Dataverse users the run staged for its environment (or
+	// the environment's stored map when it staged none there): stage an
+	// environment's users before its evidence. Unmapped rows become mapped
+	// when the run later stages their user with an Entra object id.
 	StageActivity(ctx context.Context, r *sam.Run, rows []StagedActivity) error
 	// CommitActivity applies an activity run in one transaction: staged
 	// system users replace each environment's previous map, staged evidence
-	// is mapped to Entra users (rows of unknown system users are counted in
-	// the result and dropped) and merged into the profile's activity days,
+	// (mapped to Entra users when staged; rows of unknown system users are
+	// counted in the result and dropped) is merged into the profile's
+	// activity days,
 	// each environment's audit status and watermark are stored, usage of
 	// the profile's open subscriptions is recomputed, and r is finished as
 	// succeeded. The staging area is emptied. An environment whose
