@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/store"
 )
 
 // DefaultAuditStreams is how many createdon ranges of one environment's
@@ -58,7 +60,14 @@ func (s *Syncer) fetchAudits(ctx context.Context, dv Dataverse, env sam.Environm
 			return s.readAudits(ctx, dv, env, r, st, cp, resumed)
 		}
 	}
-	return s.backfillAudits(ctx, dv, env, r, st, cp, resumed)
+	err := s.backfillAudits(ctx, dv, env, r, st, cp, resumed)
+	if err != nil {
+		// The ranges in memory may be ahead of what was staged; a run that
+		// goes on (the environment counted as unreachable) must not carry
+		// them to the next environment.
+		cp.Ranges = nil
+	}
+	return err
 }
 
 // auditStart returns where the current environment's audit window starts:
@@ -164,6 +173,10 @@ func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Envir
 		add(a, 0)
 	}
 
+	stager := s.newAsyncStager(ctx)
+	// On an early return the stager stops; a batch not written yet is lost
+	// with its checkpoint, and the run resumes from the last one written.
+	defer stager.wait()
 	results := make(chan rangePage, DefaultAuditStreams)
 	var wg sync.WaitGroup
 	defer func() {
@@ -271,12 +284,77 @@ func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Envir
 		}
 		r.Checkpoint, _ = json.Marshal(saved)
 		st.apply(r)
-		if err := s.Store.StageActivity(ctx, r, agg.take()); err != nil {
+		if err := stager.stage(r, agg.take()); err != nil {
 			return err
 		}
 		s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
 	}
-	return nil
+	return stager.wait()
+}
+
+// asyncStager stages batches in order in a goroutine of its own, one
+// batch at a time, while the next batch is gathered: a snapshot of the
+// run (checkpoint and counts as they were when the batch was complete)
+// goes with each batch, so what is staged and its checkpoint always match.
+// At most one batch waits while another is written.
+type asyncStager struct {
+	jobs   chan stageJob
+	done   chan struct{}
+	failed chan struct{} // closed when a batch failed
+	err    error         // the failure; read after failed or done is closed
+}
+
+type stageJob struct {
+	run  sam.Run
+	rows []store.StagedActivity
+}
+
+func (s *Syncer) newAsyncStager(ctx context.Context) *asyncStager {
+	a := &asyncStager{jobs: make(chan stageJob, 1), done: make(chan struct{}), failed: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		for j := range a.jobs {
+			if a.err != nil {
+				continue // drain after a failure
+			}
+			if a.err = s.Store.StageActivity(ctx, &j.run, j.rows); a.err != nil {
+				close(a.failed)
+			}
+		}
+	}()
+	return a
+}
+
+// stage queues rows with a snapshot of r; it fails with the error of an
+// earlier batch.
+func (a *asyncStager) stage(r *sam.Run, rows []store.StagedActivity) error {
+	snap := *r
+	snap.Counts = maps.Clone(r.Counts)
+	snap.Warnings = slices.Clone(r.Warnings)
+	snap.Checkpoint = slices.Clone(r.Checkpoint)
+	select {
+	case <-a.failed:
+		return a.err
+	default:
+	}
+	select {
+	case a.jobs <- stageJob{snap, rows}:
+		return nil
+	case <-a.failed:
+		return a.err
+	}
+}
+
+// wait ends the stager after the queued batches are written and returns
+// the first error. It may be called more than once.
+func (a *asyncStager) wait() error {
+	select {
+	case <-a.done:
+	default:
+		close(a.jobs)
+		<-a.done
+	}
+	return a.err
 }
 
 // splitRanges splits the ranges with the most rows left (estimated from

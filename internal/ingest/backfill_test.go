@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,12 +10,11 @@ import (
 	"github.com/seatwise/seatwise/internal/mscloud"
 	"github.com/seatwise/seatwise/internal/odata"
 	"github.com/seatwise/seatwise/internal/sam"
-	"github.com/seatwise/seatwise/internal/store"
 )
 
 // newProfileDB creates a SQLite database in dir holding a copy of b's
 // profile (named "sim", environments without ids) and returns its path.
-func newProfileDB(t *testing.T, b *bundle, dir, name string) string {
+func newProfileDB(t testing.TB, b *bundle, dir, name string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	st := openStore(t, path)
@@ -144,6 +142,3 @@ func watermarks(t *testing.T, b *bundle, path string) map[string]time.Time {
 	}
 	return out
 }
-
-var _ = store.RunFilter{}
-var _ = context.Background

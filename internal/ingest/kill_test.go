@@ -93,8 +93,9 @@ func childSync() error {
 		return err
 	}
 	batch, _ := strconv.Atoi(os.Getenv("CHILD_BATCH"))
+	streams, _ := strconv.Atoi(os.Getenv("CHILD_STREAMS"))
 	sy := &ingest.Syncer{Store: st, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
-		Dataverse: src.Dataverse, Counters: src, Now: func() time.Time { return now }, StageBatchRows: batch}
+		Dataverse: src.Dataverse, Counters: src, Now: func() time.Time { return now }, StageBatchRows: batch, AuditStreams: streams}
 	if os.Getenv("CHILD_MEMTRACE") != "" {
 		var peak uint64
 		go func() {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,7 @@ type BudgetConfig struct {
 type Budgets struct {
 	cfg    BudgetConfig
 	global chan struct{}
+	peak   atomic.Int64
 	mu     sync.Mutex
 	ctrls  map[budgetKey]*Controller
 }
@@ -85,6 +87,10 @@ func (b *Budgets) Config() BudgetConfig { return b.cfg }
 
 // InFlight returns the requests in flight over every Controller.
 func (b *Budgets) InFlight() int { return len(b.global) }
+
+// Peak returns the most requests that were in flight at once over every
+// Controller (never more than BudgetConfig.Global).
+func (b *Budgets) Peak() int { return int(b.peak.Load()) }
 
 // Controller returns the Controller of identity against scope, creating it
 // on first use. identity names who the requests run as (for example
@@ -215,6 +221,12 @@ func (c *Controller) Acquire(ctx context.Context) (*Permit, error) {
 		// The identity's slot is held; now one of the global ones.
 		select {
 		case c.b.global <- struct{}{}:
+			for n := int64(len(c.b.global)); ; {
+				p := c.b.peak.Load()
+				if n <= p || c.b.peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
 		case <-ctx.Done():
 			c.mu.Lock()
 			c.inflight--

@@ -90,7 +90,7 @@ func TestControllerNeverExceedsMax(t *testing.T) {
 				t.Errorf("server saw %d in flight, want at most %d", p, tc.wantPeakAtMost)
 			}
 			st := ctl.State()
-			if st.Peak > tc.wantPeakAtMost || st.InFlight != 0 || b.InFlight() != 0 {
+			if st.Peak > tc.wantPeakAtMost || st.InFlight != 0 || b.InFlight() != 0 || b.Peak() > tc.wantPeakAtMost || b.Peak() < min(tc.wantPeakAtMost, 3) {
 				t.Errorf("state %+v, global in flight %d", st, b.InFlight())
 			}
 			if want := b.Config().Max; st.Limit != want {
