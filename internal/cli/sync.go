@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,16 +29,23 @@ func init() {
 			Long: "sync downloads who holds which Dynamics 365 / Power Apps licence (Microsoft Graph; a full\n" +
 				"listing the first time, then only the changes) and reads activity from the Dataverse audit\n" +
 				"log of each environment since the last run. Each part commits completely or not at all; an\n" +
-				"interrupted sync resumes where it stopped the next time it runs.",
+				"interrupted sync resumes where it stopped the next time it runs.\n\n" +
+				"Audit logs are read as parallel streams within Microsoft's service-protection limits: at most\n" +
+				"52 requests in flight per identity and environment, fewer when Microsoft answers 429 or its\n" +
+				"rate-limit headers run low. --all syncs every profile that is not paused, --parallel at once,\n" +
+				"all sharing one global budget of requests in flight; a throttled tenant waits alone.",
 			Args: cobra.NoArgs,
 		}
-		profile := cmd.Flags().String("profile", "", "name of the integration profile (required)")
+		profile := cmd.Flags().String("profile", "", "name of the integration profile (or --all)")
+		all := cmd.Flags().Bool("all", false, "sync every profile that is not paused")
+		parallel := cmd.Flags().Int("parallel", 4, "with --all, how many profiles sync at once")
 		full := cmd.Flags().Bool("full", false, "list every user instead of only the changes since the last sync")
 		subsOnly := cmd.Flags().Bool("subscriptions-only", false, "only download subscriptions")
 		actOnly := cmd.Flags().Bool("activity-only", false, "only calculate activity")
 		now := cmd.Flags().String("now", "", "the current time (RFC 3339) as the tenant sees it; for simulators with a moved clock")
 		_ = cmd.Flags().MarkHidden("now")
-		_ = cmd.MarkFlagRequired("profile")
+		cmd.MarkFlagsOneRequired("profile", "all")
+		cmd.MarkFlagsMutuallyExclusive("profile", "all")
 		cmd.MarkFlagsMutuallyExclusive("subscriptions-only", "activity-only")
 		cmd.RunE = func(cmd *cobra.Command, args []string) error {
 			opts := syncOptions{Full: *full, SubscriptionsOnly: *subsOnly, ActivityOnly: *actOnly}
@@ -49,6 +57,12 @@ func init() {
 				opts.Now = func() time.Time { return t }
 			}
 			ctx := cmd.Context()
+			if *all {
+				if *parallel < 1 {
+					return sam.Errorf(sam.EINVALID, "--parallel %d: want at least 1", *parallel)
+				}
+				return a.syncAll(ctx, opts, *parallel)
+			}
 			st, p, err := a.openProfile(ctx, *profile)
 			if err != nil {
 				return err
@@ -136,6 +150,84 @@ func (a *App) syncProfile(ctx context.Context, st store.Store, p *sam.Profile, o
 		}
 	}
 	return sum, nil
+}
+
+// syncAll syncs every profile that is not paused, parallel at once, and
+// prints each one's summary in name order. The profiles' Microsoft clients
+// share the process's concurrency budgets (odata.DefaultBudgets): per
+// identity and host, and one global budget. It fails when the store cannot
+// be opened or listed, or (after all have run) when a profile's sync
+// failed, naming them.
+func (a *App) syncAll(ctx context.Context, opts syncOptions, parallel int) error {
+	st, err := a.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	profiles, err := st.Profiles(ctx)
+	if err != nil {
+		return err
+	}
+	opts.Quiet = true
+	if opts.Keyring == nil {
+		if opts.Keyring, err = a.Keyring(); err != nil {
+			return err
+		}
+	}
+	type outcome struct {
+		sum *syncSummary
+		err error
+	}
+	results := make([]outcome, len(profiles))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, p := range profiles {
+		if p.State == sam.ProfilePaused {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i].err = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			fmt.Fprintf(a.Stderr, "sync %s: started\n", p.Name)
+			sum, err := a.syncProfile(ctx, st, p, opts)
+			results[i] = outcome{sum, err}
+			state := "done"
+			if err != nil {
+				state = "failed: " + sam.ErrorMessage(err)
+			}
+			fmt.Fprintf(a.Stderr, "sync %s: %s\n", p.Name, state)
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	synced := 0
+	for i, p := range profiles {
+		if p.State == sam.ProfilePaused {
+			fmt.Fprintf(a.Stdout, "== %s: paused, not synced\n", p.Name)
+			continue
+		}
+		fmt.Fprintf(a.Stdout, "== %s\n", p.Name)
+		if r := results[i]; r.sum != nil {
+			r.sum.write(a.Stdout)
+		}
+		if err := results[i].err; err != nil {
+			fmt.Fprintf(a.Stdout, "error: %s\n", sam.ErrorMessage(err))
+			failed = append(failed, p.Name)
+			continue
+		}
+		synced++
+	}
+	if len(failed) > 0 {
+		return sam.Errorf(sam.EUNAVAILABLE, "%d of %d profiles failed to sync: %s", len(failed), len(failed)+synced, strings.Join(failed, ", "))
+	}
+	return nil
 }
 
 // write prints the summary: counts, requests, throttles, retries, warnings.
