@@ -465,10 +465,12 @@ func (t *Tenant) AuditPage(env int, q AuditQuery, limit int) (rows []AuditRow, n
 	return rows, next, nil
 }
 
-// bucketCache keeps the most recently built day buckets.
+// bucketCache keeps the most recently built day buckets: 64 of them, so
+// that a client reading many createdon ranges of the log at once (one day
+// each, typically) finds its days built.
 type bucketCache struct {
 	mu      sync.Mutex
-	entries [12]cacheEntry
+	entries [64]cacheEntry
 	tick    uint64
 }
 
@@ -516,5 +518,5 @@ func (c *bucketCache) put(env int, day int64, version uint64, rows []row) {
 func (c *bucketCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.entries = [12]cacheEntry{}
+	c.entries = [64]cacheEntry{}
 }
