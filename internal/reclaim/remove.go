@@ -137,7 +137,37 @@ func (e *Engine) verifyRemoval(ctx context.Context, g Graph, c *store.Candidate,
 		e.audit(ctx, actor, "reclaim.remove.unverified", c, 409, why)
 		return outAttention, e.attention(ctx, c, actor, why)
 	}
+	if other := otherPath(u, c); other != "" {
+		return outAttention, e.stillHeld(ctx, c, actor, other)
+	}
 	return outRemoved, e.finish(ctx, c, outRemoved, actor, "licence removed "+describeRemoval(c)+"; verified by reading the user back", set)
+}
+
+// otherPath says how the user still holds c's SKU besides the path the
+// removal took ("directly", "through group G"), "" when not at all.
+func otherPath(u *msgraph.User, c *store.Candidate) string {
+	removed := ""
+	if c.Method == store.MethodGroup {
+		removed = c.AssignedByGroup
+	}
+	for _, s := range u.LicenseAssignmentStates {
+		if s.SKUID != c.SKUID || s.AssignedByGroup == removed {
+			continue
+		}
+		if s.AssignedByGroup == "" {
+			return "directly"
+		}
+		return "through group " + s.AssignedByGroup
+	}
+	return ""
+}
+
+// stillHeld: the removal took one assignment away but another still
+// grants the licence, so no seat was freed.
+func (e *Engine) stillHeld(ctx context.Context, c *store.Candidate, actor, other string) error {
+	why := fmt.Sprintf("removed %s, but the user still holds the licence %s: no seat was freed; remove that assignment too, then skip this candidate", describeRemoval(c), other)
+	e.audit(ctx, actor, "reclaim.remove.partial", c, 409, why)
+	return e.attention(ctx, c, actor, why)
 }
 
 // finish closes a candidate after a removal attempt.
@@ -220,6 +250,9 @@ func (e *Engine) resume(ctx context.Context, p *sam.Profile, set store.ReclaimSe
 			return e.finish(ctx, c, outGone, ActorSystem, "the user no longer exists in the tenant", set)
 		}
 		if !held {
+			if other := otherPath(u, c); other != "" {
+				return e.stillHeld(ctx, c, ActorSystem, other)
+			}
 			return e.finish(ctx, c, outRemoved, ActorSystem, "licence removed "+describeRemoval(c)+"; found removed when resuming after an interruption", set)
 		}
 		if set.DryRun {

@@ -543,3 +543,40 @@ func TestConcurrentReclaim(t *testing.T) {
 		t.Errorf("assignLicense calls = %d, want 1", w)
 	}
 }
+
+// TestDirectAndGroup: removing the direct assignment of a licence the user
+// also holds through a group frees no seat: attention required, saying so.
+func TestDirectAndGroup(t *testing.T) {
+	x := setup(t, dialects[0].url(t), 120)
+	x.live()
+	x.evaluate()
+	var c *store.Candidate
+	var gid string
+	for _, o := range x.open() {
+		if c != nil || o.AssignedByGroup != "" || o.Justification == store.JustDisabled {
+			continue
+		}
+		for _, g := range x.ten.Groups() {
+			if contains(g.SKUs, o.SKUID) && !contains(g.Members, o.UserID) {
+				c, gid = o, g.ID
+				break
+			}
+		}
+	}
+	if c == nil {
+		t.Fatal("no direct candidate whose SKU a licensing group also grants")
+	}
+	if err := x.ten.AddGroupMember(gid, c.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.e.Reclaim(x.ctx, c.ID, "user:test", "", RunOptions{OverrideCap: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := x.candidate(c.ID)
+	if got.State != store.StateAttention || !strings.Contains(got.Message, "still holds the licence through group "+gid) {
+		t.Errorf("direct and group: %s %q", got.State, got.Message)
+	}
+	if !x.holds(c.UserID, c.SKUID) {
+		t.Error("the user lost the group-granted licence")
+	}
+}
