@@ -20,8 +20,9 @@ import (
 // installation's secret key (secret.Keyring.DeriveKeys).
 const LinkPurpose = "seatwise reclamation links v1"
 
-// LinkPath is where the server answers signed links: LinkPath + token.
-const LinkPath = "/link/"
+// LinkPath starts the address of a signed link: LinkPath + token. The
+// token travels in the query (parameter t), which the server does not log.
+const LinkPath = "/link?t="
 
 // MaxTokenLen bounds a token; longer input is refused before any parsing.
 const MaxTokenLen = 1024

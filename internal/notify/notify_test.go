@@ -16,7 +16,7 @@ import (
 	"github.com/seatwise/seatwise/internal/store"
 )
 
-var linkRE = regexp.MustCompile(`https://seatwise\.example\.test/link/[A-Za-z0-9._-]+`)
+var linkRE = regexp.MustCompile(`https://seatwise\.example\.test/link\?t=[A-Za-z0-9._-]+`)
 
 func notice(kind reclaim.NoticeKind, deadline time.Time) reclaim.Notice {
 	n := reclaim.Notice{Kind: kind, CandidateID: 17, ProfileName: "contoso", Product: "Dynamics 365 Sales Enterprise", PartNumber: "DYN365_ENTERPRISE_SALES",
@@ -110,7 +110,7 @@ func checkLinks(t *testing.T, l *Links, urls []string, actions []string, rcpt st
 		t.Fatalf("%d links %v, want %d", len(urls), urls, len(actions))
 	}
 	for i, u := range urls {
-		c, err := l.Verify(strings.TrimPrefix(u, "https://seatwise.example.test/link/"), expires.Add(-time.Minute))
+		c, err := l.Verify(strings.TrimPrefix(u, "https://seatwise.example.test/link?t="), expires.Add(-time.Minute))
 		if err != nil {
 			t.Fatalf("link %s: %v", u, err)
 		}

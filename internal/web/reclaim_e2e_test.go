@@ -180,7 +180,7 @@ func (w *reclaimWorld) local(link string) string {
 	return strings.TrimPrefix(link, publicURL)
 }
 
-var mailLink = regexp.MustCompile(`https://seatwise\.example\.test/link/[A-Za-z0-9._-]+`)
+var mailLink = regexp.MustCompile(`https://seatwise\.example\.test/link\?t=[A-Za-z0-9._-]+`)
 
 // mailTo returns the text of the messages sent to rcpt, oldest first.
 func (w *reclaimWorld) mailTo(t *testing.T, rcpt string) []string {

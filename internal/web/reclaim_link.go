@@ -32,6 +32,10 @@ type linkView struct {
 	Problem   string // why nothing can be done, in words
 }
 
+// linkToken is the token of the request: parameter t of the query (GET)
+// or of the form (POST). It is never logged: the server logs paths only.
+func linkToken(r *http.Request) string { return r.FormValue("t") }
+
 // linkNote marks a transition made through the link with this nonce.
 func linkNote(nonce string) string { return "(signed link " + nonce + ")" }
 
@@ -80,7 +84,7 @@ func (s *Server) checkLink(r *http.Request, v *linkView) (notify.Claims, int) {
 		v.Problem = "Links cannot be checked: this Seatwise server has no secret key configured."
 		return notify.Claims{}, http.StatusServiceUnavailable
 	}
-	claims, err := links.Verify(r.PathValue("token"), s.now())
+	claims, err := links.Verify(linkToken(r), s.now())
 	switch {
 	case errors.Is(err, notify.ErrExpired):
 		v.Problem = fmt.Sprintf("This link expired on %s. It can no longer be used; if you still need to answer, contact your licence administrator.",
@@ -123,7 +127,7 @@ func (s *Server) checkLink(r *http.Request, v *linkView) (notify.Claims, int) {
 }
 
 func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, v *linkView) error {
-	v.Token = r.PathValue("token")
+	v.Token = linkToken(r)
 	w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL
 	return s.render(w, r, status, "link.html", page{Title: "Licence review", Data: v})
 }
@@ -199,9 +203,9 @@ func uiLinkPost(s *Server, w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) linkRoutes() []*Route {
 	return []*Route{
-		{Method: "GET", Path: notify.LinkPath + "{token}", Access: public, Tag: "ui",
+		{Method: "GET", Path: "/link", Access: public, Tag: "ui", Query: []Param{{Name: "t", Type: "string", Doc: "the link's token"}},
 			Summary: "Keep / release / approve / deny page of a signed notification link (the token is the authority)", Handler: uiLink},
-		{Method: "POST", Path: notify.LinkPath + "{token}", Access: public, Tag: "ui",
+		{Method: "POST", Path: "/link", Access: public, Tag: "ui",
 			Summary: "Answer through a signed notification link (works once, until it expires)", Handler: uiLinkPost},
 	}
 }

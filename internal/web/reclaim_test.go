@@ -1,12 +1,15 @@
 package web_test
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,8 +50,8 @@ var reclaimRules = map[string]string{
 	"POST /reclaim/settings":                         "admin",
 	"GET /api/v1/profiles/{name}/reclaim/simulation": "admin or sam_integrator or sam_manager or viewer",
 	"GET /reclaim/simulation":                        "admin or sam_integrator or sam_manager or viewer",
-	"GET /link/{token}":                              "public",
-	"POST /link/{token}":                             "public",
+	"GET /link":                                      "public",
+	"POST /link":                                     "public",
 }
 
 func init() { maps.Copy(wantRules, reclaimRules) }
@@ -295,8 +298,29 @@ func signLink(t *testing.T, b *bundle, id int64, action, rcpt string, exp time.T
 
 var htmlHdr = map[string]string{"Accept": "text/html"}
 
+// logBuffer collects a server's log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 func testLinkPages(t *testing.T, mk maker) {
-	b := mk(t)
+	logs := &logBuffer{}
+	b := mk(t, func(c *web.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	f := seedCandidates(t, b, store.StateAwaitingUser, store.StateAwaitingUser, store.StateAwaitingUser)
 	now := b.clock()
 	keep := signLink(t, b, f.cands[0].ID, "keep", f.cands[0].UPN, now.Add(time.Hour))
@@ -346,9 +370,19 @@ func testLinkPages(t *testing.T, mk maker) {
 		{"expired", "POST", expired, 410, "expired on", store.StateAwaitingUser, f.cands[2].ID},
 		{"expired, shown", "GET", expired, 410, "expired on", "", 0},
 		{"tampered", "POST", tampered, 400, "not valid", store.StateAwaitingUser, f.cands[2].ID},
-		{"garbage", "GET", "/link/hello", 400, "not valid", "", 0},
+		{"no token", "GET", "/link", 400, "not valid", "", 0},
+		{"garbage", "GET", "/link?t=hello", 400, "not valid", "", 0},
 		{"unknown candidate", "GET", signLink(t, b, 99999, "keep", "x@contoso.com", now.Add(time.Hour)), 404, "no longer exists", "", 0},
 	}
+	t.Cleanup(func() {
+		token := strings.TrimPrefix(keep, notify.LinkPath)
+		if !strings.Contains(logs.String(), `path=/link`) {
+			t.Error("the link requests were not logged")
+		}
+		if strings.Contains(logs.String(), token[:40]) {
+			t.Error("the server log holds a link token")
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var body any
