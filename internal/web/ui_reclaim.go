@@ -26,6 +26,7 @@ type candidatesView struct {
 	}
 	Page      CandidatePage
 	NextURL   string
+	Return    string // this page's address, where the bulk form comes back
 	DryRun    bool
 	Notify    string
 	Potential map[string]int64 // currency → monthly saving of the listed open candidates
@@ -85,8 +86,10 @@ func uiCandidates(s *Server, w http.ResponseWriter, r *http.Request) error {
 		}
 		errMsg = sam.ErrorMessage(err)
 	}
+	nq := url.Values{"profile": {v.Filter.Profile}, "state": {v.Filter.State}, "open": {strconv.FormatBool(v.Filter.Open)}}
+	v.Return = "/candidates?" + nq.Encode()
 	if v.Page.NextCursor != "" {
-		nq := url.Values{"profile": {v.Filter.Profile}, "state": {v.Filter.State}, "open": {strconv.FormatBool(v.Filter.Open)}, "cursor": {v.Page.NextCursor}}
+		nq.Set("cursor", v.Page.NextCursor)
 		v.NextURL = "/candidates?" + nq.Encode()
 	}
 	for _, c := range v.Page.Items {
