@@ -73,6 +73,7 @@ func (s *Server) dataChanged() {
 	s.stamp.mu.Lock()
 	s.stamp.changes++
 	s.stamp.mu.Unlock()
+	s.principals.clear()
 }
 
 // answerCache keeps whole answers of cacheable routes by URL, least

@@ -89,6 +89,8 @@ type Server struct {
 	dash    dashCache
 	oidc    oidcFlows
 
+	principals principalCache
+
 	metricsAccess Access
 	pending       *connect.Pending // delegated sign-ins started here, until their callback
 	limMu         sync.Mutex
@@ -406,13 +408,61 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 		if !ok {
 			return nil, sam.Errorf(sam.EUNAUTHORIZED, "Authorization header: want Bearer <token>")
 		}
-		return s.cfg.Auth.TokenPrincipal(r.Context(), strings.TrimSpace(tok))
+		tok = strings.TrimSpace(tok)
+		return s.principals.get(s, "t:"+tok, func() (*auth.Principal, error) { return s.cfg.Auth.TokenPrincipal(r.Context(), tok) })
 	}
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	return s.cfg.Auth.SessionPrincipal(r.Context(), c.Value)
+	return s.principals.get(s, "s:"+c.Value, func() (*auth.Principal, error) { return s.cfg.Auth.SessionPrincipal(r.Context(), c.Value) })
+}
+
+// principalTTL is how long an authenticated token or session is trusted
+// without reading the store again. A change made through this server
+// (sign-out, revocation, disabled account, new role) clears the cache at
+// once; one made through another instance or the CLI takes effect within
+// principalTTL.
+const principalTTL = 5 * time.Second
+
+// principalCache keeps recent principals by the hash of their token or
+// session id, so that a burst of requests costs one lookup.
+type principalCache struct {
+	mu sync.Mutex
+	m  map[string]cachedPrincipal
+}
+
+type cachedPrincipal struct {
+	p     *auth.Principal
+	until time.Time
+}
+
+func (c *principalCache) get(s *Server, secret string, load func() (*auth.Principal, error)) (*auth.Principal, error) {
+	key := auth.HashSecret(secret)
+	now := s.now()
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.p, nil
+	}
+	p, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = map[string]cachedPrincipal{}
+	}
+	c.m[key] = cachedPrincipal{p: p, until: now.Add(principalTTL)}
+	c.mu.Unlock()
+	return p, nil
+}
+
+func (c *principalCache) clear() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
 }
 
 // allowLogin applies the per-address sign-in rate limit.

@@ -336,7 +336,15 @@ func (s *Store) SearchSubscriptions(ctx context.Context, q store.SubscriptionQue
 		where = append(where, "sku_id = "+a.add(sam.NormalizeGUID(q.SKUID)))
 	}
 	if q.UsageClass != "" {
-		where = append(where, "usage_class = "+a.add(string(q.UsageClass)))
+		// Sorted by another key, SQLite would read every subscription of
+		// the class through its index and sort them all for one page;
+		// "+usage_class" keeps that index out, so the page is read in the
+		// sort key's index order, filtering as it goes.
+		col := "usage_class"
+		if s.d.Name == "sqlite" && q.Sort != "" && q.Sort != "id" && q.Sort != "usage_class" {
+			col = "+usage_class"
+		}
+		where = append(where, col+" = "+a.add(string(q.UsageClass)))
 	}
 	if q.OpenOnly {
 		where = append(where, "closed_at IS NULL")
