@@ -30,7 +30,8 @@ func newMscloudCmd(a *App) *cobra.Command {
 		throttle, serverErr, unavail float64
 		drop, malformed, truncated   float64
 		latency, jitter, tokenLife   time.Duration
-		dvExecution                  time.Duration
+		dvExecution, dvWindow        time.Duration
+		msLimits                     bool
 		retryAfter                   float64
 		dvConcurrent, dvRequests     int
 		graphRU                      int
@@ -66,7 +67,11 @@ Faults are per host kind (login, graph, dataverse): --fault graph.throttle=0.1 -
 					return sam.Wrap(sam.EINVALID, err, "--fault %s", spec)
 				}
 			}
-			cfg.Limits = mscloud.Limits{DataverseConcurrent: dvConcurrent, DataverseRequests: dvRequests, DataverseExecution: mscloud.Duration(dvExecution), GraphResourceUnits: graphRU}
+			cfg.Limits = mscloud.Limits{DataverseConcurrent: dvConcurrent, DataverseRequests: dvRequests, DataverseExecution: mscloud.Duration(dvExecution),
+				DataverseWindow: mscloud.Duration(dvWindow), GraphResourceUnits: graphRU}
+			if msLimits {
+				cfg.Limits = mscloud.MicrosoftLimits()
+			}
 			srv, err := mscloud.Start(cmd.Context(), cfg)
 			if err != nil {
 				return sam.Wrap(sam.EINVALID, err, "start the simulator")
@@ -106,6 +111,8 @@ Faults are per host kind (login, graph, dataverse): --fault graph.throttle=0.1 -
 	f.IntVar(&dvRequests, "dataverse-request-limit", 0, "enforce this many Dataverse requests per identity per 300 s (Microsoft: 6000; 0 off)")
 	f.DurationVar(&dvExecution, "dataverse-execution-limit", 0, "enforce this combined Dataverse execution time per identity per 300 s (Microsoft: 20m; 0 off)")
 	f.IntVar(&graphRU, "graph-resource-units", 0, "enforce this Graph resource-unit budget per app and tenant per 10 s (0 off)")
+	f.DurationVar(&dvWindow, "dataverse-window", 0, "the sliding window of the Dataverse request and execution-time limits (default 300s; shorter for tests)")
+	f.BoolVar(&msLimits, "microsoft-limits", false, "enforce Microsoft's documented limits (Dataverse 52 concurrent, 6000 requests and 20m execution per 300 s; Graph 8000 units per 10 s) instead of the limit flags")
 	return cmd
 }
 

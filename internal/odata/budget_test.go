@@ -2,8 +2,10 @@ package odata
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -219,4 +221,23 @@ func TestHeaderNumber(t *testing.T) {
 			t.Errorf("headerNumber(%q) = %v, %v", tc.in, got, ok)
 		}
 	}
+}
+
+// FuzzHeaderNumber: any header value parses to a finite number or is
+// refused, without panicking; a plain integer reads back as itself.
+func FuzzHeaderNumber(f *testing.F) {
+	for _, s := range []string{"1,200,000.00", "5999", "", "-1", "1e400", ",,,", "0x10", "NaN", "Inf"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := headerNumber(s)
+		if ok && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			t.Fatalf("headerNumber(%q) = %v", s, v)
+		}
+		if n, err := strconv.Atoi(s); err == nil {
+			if !ok || v != float64(n) {
+				t.Fatalf("headerNumber(%q) = %v, %v", s, v, ok)
+			}
+		}
+	})
 }
