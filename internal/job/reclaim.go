@@ -76,6 +76,21 @@ func permanentIf(err error) error {
 	return err
 }
 
+// afterDownload creates the default reclamation rule of every tracked
+// model the profile holds after a successful download (when reclamation is
+// on); existing rules are kept. A failure is logged: the next evaluation
+// creates them.
+func (r *Runner) afterDownload(ctx context.Context, p *sam.Profile) {
+	if _, ok := r.handlers[KindReclaim]; !ok {
+		return
+	}
+	if n, err := r.ReclaimEngine().EnsureRules(ctx, p); err != nil {
+		r.log.Error("reclamation rules not created after the download", "profile", p.Name, "err", err)
+	} else if n > 0 {
+		r.log.Info("reclamation rules created", "profile", p.Name, "rules", n)
+	}
+}
+
 // afterActivity evaluates the profile's reclamation rules and runs its
 // workflow right after a successful activity run, inside the sync job (when
 // reclamation is on), and says what it did. A failure is logged and

@@ -65,6 +65,9 @@ func TestReclaimTimersAreDurableJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitState(t, r, id, job.StateSucceeded)
+		if rules, err := st.ReclaimRules(ctx, p.ID); err != nil || len(rules) == 0 {
+			t.Fatalf("no reclamation rules after the first download (%v)", err)
+		}
 		// The queue settles on one waiting job, the timer of the notified
 		// candidates.
 		var open []*store.Candidate

@@ -59,6 +59,7 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 			}
 			parts = append(parts, fmt.Sprintf("subscriptions run %d: %d users read, opened %d, closed %d, updated %d",
 				res.Run.ID, res.Run.Counts["users"], res.Changes.Opened, res.Changes.Closed, res.Changes.Updated))
+			r.afterDownload(ctx, p)
 		}
 		if kind == KindSync || kind == KindActivity {
 			// Reload: the subscriptions run may have changed the profile's state.
