@@ -15,6 +15,7 @@ import (
 	"github.com/seatwise/seatwise/internal/auth"
 	"github.com/seatwise/seatwise/internal/config"
 	"github.com/seatwise/seatwise/internal/job"
+	"github.com/seatwise/seatwise/internal/recon"
 	"github.com/seatwise/seatwise/internal/notify"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
@@ -115,7 +116,9 @@ func (a *App) serveStore(ctx context.Context, st store.Store, kr *secret.Keyring
 		return err
 	}
 	wc := web.Config{Store: st, Auth: authSvc, Keyring: kr, Logger: a.Logger, Jobs: runner,
-		SecureCookies: tls || o.secureCookies, OIDC: oidc, MetricsAccess: cfg.Server.MetricsAccess}
+		SecureCookies: tls || o.secureCookies, OIDC: oidc, MetricsAccess: cfg.Server.MetricsAccess,
+		// Potential and realised savings: the removal candidates.
+		Candidates: st.SavingsCandidates, CandidatesSource: recon.ReclamationSource}
 	if o.webConfig != nil {
 		o.webConfig(&wc)
 	}

@@ -155,10 +155,18 @@ func (br *browser) text(sel chromedp.CSS) string {
 }
 
 // newBrowser starts a headless Chromium for the test; its screenshots are
-// kept in a directory whose path is logged.
+// kept (as test artefacts) in $SEATWISE_SCREENSHOTS/<test name> when that
+// variable is set, else in a new temporary directory; the path is logged.
 func newBrowser(t *testing.T, exe string) *browser {
 	t.Helper()
-	shots, err := os.MkdirTemp("", "seatwise-screenshots-")
+	var shots string
+	var err error
+	if dir := os.Getenv("SEATWISE_SCREENSHOTS"); dir != "" {
+		shots = filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+		err = os.MkdirAll(shots, 0o755)
+	} else {
+		shots, err = os.MkdirTemp("", "seatwise-screenshots-")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,13 @@ func lineChart(c chartSpec) template.HTML {
 	}
 	for _, i := range uniqueInts(0, n/2, n-1) {
 		if i >= 0 && i < n {
-			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(i), c.Height-padBottom+16, esc(c.Labels[i]))
+			anchor := "middle"
+			if n > 1 && i == 0 {
+				anchor = "start"
+			} else if n > 1 && i == n-1 {
+				anchor = "end"
+			}
+			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`, x(i), c.Height-padBottom+16, anchor, esc(c.Labels[i]))
 		}
 	}
 	fmt.Fprintf(&b, `<line class="axis-line" x1="%d" x2="%d" y1="%d" y2="%d"/>`, padLeft, c.Width-padRight, c.Height-padBottom, c.Height-padBottom)
