@@ -149,6 +149,7 @@ type SettingsRow struct {
 	CapPercent     int    `json:"cap_percent"`
 	StalenessLimit string `json:"staleness_limit"`
 	UndoWindow     string `json:"undo_window"`
+	GroupRemoval   bool   `json:"allow_group_removal"`
 	UpdatedAt      string `json:"updated_at,omitempty"`
 	UpdatedBy      string `json:"updated_by,omitempty"`
 }
@@ -161,6 +162,7 @@ func newReclaimSettings(a *App) *cobra.Command {
 	capPct := fl.Int("cap-percent", 10, "most licences one run may remove from one SKU, in percent of its seats")
 	stale := fl.Duration("staleness", 48*time.Hour, "removals need a download and activity run younger than this")
 	undo := fl.Duration("undo-window", 30*24*time.Hour, "how long after a removal it can be undone")
+	group := fl.Bool("allow-group-removal", false, "remove users from the licensing group of a group-inherited licence (may take away other licences the group grants)")
 	output := OutputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		f, err := output()
@@ -193,6 +195,9 @@ func newReclaimSettings(a *App) *cobra.Command {
 			if fl.Changed("undo-window") {
 				s.UndoWindow = *undo
 			}
+			if fl.Changed("allow-group-removal") {
+				s.AllowGroupRemoval = *group
+			}
 			if err := e.SetSettings(ctx, s, cliActor()); err != nil {
 				return err
 			}
@@ -203,12 +208,12 @@ func newReclaimSettings(a *App) *cobra.Command {
 		r := settingsRow(s)
 		return WriteRecord(a.Stdout, f, r, Field{"dry_run", strconv.FormatBool(r.DryRun)}, Field{"cap_count", strconv.Itoa(r.CapCount)},
 			Field{"cap_percent", strconv.Itoa(r.CapPercent)}, Field{"staleness_limit", r.StalenessLimit},
-			Field{"undo_window", r.UndoWindow}, Field{"updated_at", r.UpdatedAt}, Field{"updated_by", r.UpdatedBy})
+			Field{"undo_window", r.UndoWindow}, Field{"allow_group_removal", strconv.FormatBool(r.GroupRemoval)}, Field{"updated_at", r.UpdatedAt}, Field{"updated_by", r.UpdatedBy})
 	}
 	return cmd
 }
 
 func settingsRow(s store.ReclaimSettings) SettingsRow {
 	return SettingsRow{DryRun: s.DryRun, CapCount: s.CapCount, CapPercent: s.CapPercent, StalenessLimit: s.StalenessLimit.String(),
-		UndoWindow: s.UndoWindow.String(), UpdatedAt: rfc(s.UpdatedAt), UpdatedBy: s.UpdatedBy}
+		UndoWindow: s.UndoWindow.String(), GroupRemoval: s.AllowGroupRemoval, UpdatedAt: rfc(s.UpdatedAt), UpdatedBy: s.UpdatedBy}
 }

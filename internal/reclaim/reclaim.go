@@ -192,8 +192,8 @@ func (e *Engine) SetSettings(ctx context.Context, s store.ReclaimSettings, actor
 	if err := e.Store.SetReclaimSettings(ctx, &s); err != nil {
 		return err
 	}
-	e.audit(ctx, actor, "reclaim.settings", nil, 200, fmt.Sprintf("dry run %t, cap %d per run and %d%% of a SKU's seats, staleness limit %s, undo window %s",
-		s.DryRun, s.CapCount, s.CapPercent, s.StalenessLimit, s.UndoWindow))
+	e.audit(ctx, actor, "reclaim.settings", nil, 200, fmt.Sprintf("dry run %t, cap %d per run and %d%% of a SKU's seats, staleness limit %s, undo window %s, group removal allowed %t",
+		s.DryRun, s.CapCount, s.CapPercent, s.StalenessLimit, s.UndoWindow, s.AllowGroupRemoval))
 	if old.DryRun && !s.DryRun && e.Schedule != nil {
 		ps, err := e.Store.Profiles(ctx)
 		if err != nil {

@@ -75,6 +75,11 @@ func (e *Engine) remove(ctx context.Context, p *sam.Profile, set store.ReclaimSe
 		if group != c.AssignedByGroup {
 			return false, e.attention(ctx, c, actor, fmt.Sprintf("the licence is now inherited from group %s, not %s: evaluate the rules again", group, c.AssignedByGroup))
 		}
+		if !set.AllowGroupRemoval {
+			return false, e.attention(ctx, c, actor, fmt.Sprintf("the licence is inherited from group %s and removing users from licensing groups is not allowed "+
+				"(it may take away other licences and access the group grants): remove the user from the group in Entra, "+
+				"or allow it in the reclamation settings and requeue this candidate", group))
+		}
 	}
 	c.Intent, c.Method, c.IntentAt, c.DisabledPlans = store.IntentRemove, method, e.now(), disabled
 	if err := e.Store.BeginCandidateChange(ctx, c, c.State); err != nil {

@@ -379,6 +379,20 @@ func TestGroupBased(t *testing.T) {
 	x.live()
 	x.evaluate()
 	c := x.onlyOne(false)
+	// Not allowed by the settings (the default): attention, no write.
+	if _, err := x.e.Reclaim(x.ctx, c.ID, "user:test", "", RunOptions{OverrideCap: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.candidate(c.ID); got.State != store.StateAttention || !strings.Contains(got.Message, "not allowed") {
+		t.Fatalf("group removal not allowed: %s %q", got.State, got.Message)
+	}
+	if w := x.writes(); len(w) != 0 {
+		t.Fatalf("writes while group removal is not allowed: %v", w)
+	}
+	x.settings(func(s *store.ReclaimSettings) { s.AllowGroupRemoval = true })
+	if _, err := x.e.Requeue(x.ctx, c.ID, "user:test", "allowed now"); err != nil {
+		t.Fatal(err)
+	}
 	// Without GroupMember.ReadWrite.All the simulator refuses (403).
 	x.roles([]string{"User.Read.All", "LicenseAssignment.Read.All", "Organization.Read.All", "AuditLog.Read.All", "User.ReadWrite.All"})
 	if _, err := x.e.Reclaim(x.ctx, c.ID, "user:test", "", RunOptions{OverrideCap: true}); err != nil {

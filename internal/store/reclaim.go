@@ -96,8 +96,13 @@ type ReclaimSettings struct {
 	StalenessLimit time.Duration
 	// UndoWindow is how long after a removal it can be undone.
 	UndoWindow time.Duration
-	UpdatedAt  time.Time
-	UpdatedBy  string
+	// AllowGroupRemoval lets reclamation remove a user from the licensing
+	// group a licence is inherited from (which may take away other
+	// licences and access the group grants); off, such candidates need
+	// attention. Off for a new installation.
+	AllowGroupRemoval bool
+	UpdatedAt         time.Time
+	UpdatedBy         string
 }
 
 // DefaultReclaimSettings are the settings of a new installation.

@@ -19,8 +19,9 @@ func (s *Store) ReclaimSettings(ctx context.Context) (store.ReclaimSettings, err
 	var out store.ReclaimSettings
 	var stale, undo int64
 	var upd nullTime
-	err := s.db.QueryRowContext(ctx, `SELECT dry_run, cap_count, cap_percent, staleness_seconds, undo_seconds, updated_at, updated_by
-		FROM reclaim_settings WHERE id = 1`).Scan(&out.DryRun, &out.CapCount, &out.CapPercent, &stale, &undo, &upd, &out.UpdatedBy)
+	err := s.db.QueryRowContext(ctx, `SELECT dry_run, cap_count, cap_percent, staleness_seconds, undo_seconds, allow_group_removal,
+		updated_at, updated_by FROM reclaim_settings WHERE id = 1`).Scan(&out.DryRun, &out.CapCount, &out.CapPercent, &stale, &undo,
+		&out.AllowGroupRemoval, &upd, &out.UpdatedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.DefaultReclaimSettings(), nil
 	}
@@ -37,12 +38,14 @@ func (s *Store) SetReclaimSettings(ctx context.Context, in *store.ReclaimSetting
 		return err
 	}
 	in.UpdatedAt = timestamp(time.Now())
-	_, err := s.db.ExecContext(ctx, `INSERT INTO reclaim_settings (id, dry_run, cap_count, cap_percent, staleness_seconds, undo_seconds, updated_at, updated_by)
-		VALUES (1, $1, $2, $3, $4, $5, $6, $7)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO reclaim_settings (id, dry_run, cap_count, cap_percent, staleness_seconds, undo_seconds,
+		allow_group_removal, updated_at, updated_by)
+		VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (id) DO UPDATE SET dry_run = excluded.dry_run, cap_count = excluded.cap_count, cap_percent = excluded.cap_percent,
-		staleness_seconds = excluded.staleness_seconds, undo_seconds = excluded.undo_seconds, updated_at = excluded.updated_at,
-		updated_by = excluded.updated_by`,
-		in.DryRun, in.CapCount, in.CapPercent, int64(in.StalenessLimit/time.Second), int64(in.UndoWindow/time.Second), s.ts(in.UpdatedAt), in.UpdatedBy)
+		staleness_seconds = excluded.staleness_seconds, undo_seconds = excluded.undo_seconds,
+		allow_group_removal = excluded.allow_group_removal, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+		in.DryRun, in.CapCount, in.CapPercent, int64(in.StalenessLimit/time.Second), int64(in.UndoWindow/time.Second),
+		in.AllowGroupRemoval, s.ts(in.UpdatedAt), in.UpdatedBy)
 	return s.fail(err, "store reclamation settings")
 }
 

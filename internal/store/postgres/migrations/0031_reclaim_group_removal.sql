@@ -1,0 +1,3 @@
+-- Removing a user from a licensing group may take away more than one
+-- licence: reclamation does it only when an admin allows it.
+ALTER TABLE reclaim_settings ADD COLUMN allow_group_removal BOOLEAN NOT NULL DEFAULT false;
