@@ -162,7 +162,7 @@ func newReclaimSettings(a *App) *cobra.Command {
 	capPct := fl.Int("cap-percent", 10, "most licences one run may remove from one SKU, in percent of its seats")
 	stale := fl.Duration("staleness", 48*time.Hour, "removals need a download and activity run younger than this")
 	undo := fl.Duration("undo-window", 30*24*time.Hour, "how long after a removal it can be undone")
-	group := fl.Bool("allow-group-removal", false, "remove users from the licensing group of a group-inherited licence (may take away other licences the group grants)")
+	group := fl.Bool("allow-group-removal", true, "remove users from the licensing group of a group-inherited licence (may take away other licences the group grants)")
 	output := OutputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		f, err := output()

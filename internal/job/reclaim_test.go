@@ -56,7 +56,7 @@ func TestReclaimTimersAreDurableJobs(t *testing.T) {
 		r := newRunner(t, cfg)
 		// Live, with a cap that lets every removal through.
 		set := store.DefaultReclaimSettings()
-		set.DryRun, set.CapCount, set.CapPercent, set.AllowGroupRemoval = false, 1000, 100, true
+		set.DryRun, set.CapCount, set.CapPercent = false, 1000, 100
 		if err := r.ReclaimEngine().SetSettings(ctx, set, "user:test"); err != nil {
 			t.Fatal(err)
 		}

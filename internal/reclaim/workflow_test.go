@@ -379,7 +379,8 @@ func TestGroupBased(t *testing.T) {
 	x.live()
 	x.evaluate()
 	c := x.onlyOne(false)
-	// Not allowed by the settings (the default): attention, no write.
+	// Forbidden by the settings: attention, no write.
+	x.settings(func(s *store.ReclaimSettings) { s.AllowGroupRemoval = false })
 	if _, err := x.e.Reclaim(x.ctx, c.ID, "user:test", "", RunOptions{OverrideCap: true}); err != nil {
 		t.Fatal(err)
 	}

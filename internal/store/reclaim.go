@@ -98,8 +98,9 @@ type ReclaimSettings struct {
 	UndoWindow time.Duration
 	// AllowGroupRemoval lets reclamation remove a user from the licensing
 	// group a licence is inherited from (which may take away other
-	// licences and access the group grants); off, such candidates need
-	// attention. Off for a new installation.
+	// licences and access the group grants; Graph also needs
+	// GroupMember.ReadWrite.All); off, such candidates need attention. On
+	// for a new installation.
 	AllowGroupRemoval bool
 	UpdatedAt         time.Time
 	UpdatedBy         string
@@ -107,7 +108,8 @@ type ReclaimSettings struct {
 
 // DefaultReclaimSettings are the settings of a new installation.
 func DefaultReclaimSettings() ReclaimSettings {
-	return ReclaimSettings{DryRun: true, CapCount: 20, CapPercent: 10, StalenessLimit: 48 * time.Hour, UndoWindow: 30 * 24 * time.Hour}
+	return ReclaimSettings{DryRun: true, CapCount: 20, CapPercent: 10, StalenessLimit: 48 * time.Hour, UndoWindow: 30 * 24 * time.Hour,
+		AllowGroupRemoval: true}
 }
 
 // Validate returns EINVALID when a setting is out of range.

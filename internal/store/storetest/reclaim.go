@@ -27,15 +27,15 @@ func testReclaimSettings(t *testing.T, s store.Store) {
 	got, err := s.ReclaimSettings(ctx(t))
 	must(t, err)
 	def := store.DefaultReclaimSettings()
-	if !got.DryRun || got.AllowGroupRemoval || got.CapCount != def.CapCount || got.CapPercent != def.CapPercent || got.StalenessLimit != def.StalenessLimit || got.UndoWindow != def.UndoWindow {
+	if !got.DryRun || !got.AllowGroupRemoval || got.CapCount != def.CapCount || got.CapPercent != def.CapPercent || got.StalenessLimit != def.StalenessLimit || got.UndoWindow != def.UndoWindow {
 		t.Fatalf("a new database's settings = %+v, want %+v (dry run on)", got, def)
 	}
 	got.DryRun, got.CapCount, got.CapPercent, got.StalenessLimit, got.UpdatedBy = false, 3, 50, 6*time.Hour, "user:alice"
-	got.AllowGroupRemoval = true
+	got.AllowGroupRemoval = false
 	must(t, s.SetReclaimSettings(ctx(t), &got))
 	again, err := s.ReclaimSettings(ctx(t))
 	must(t, err)
-	if again.DryRun || !again.AllowGroupRemoval || again.CapCount != 3 || again.CapPercent != 50 || again.StalenessLimit != 6*time.Hour || again.UpdatedBy != "user:alice" || again.UpdatedAt.IsZero() {
+	if again.DryRun || again.AllowGroupRemoval || again.CapCount != 3 || again.CapPercent != 50 || again.StalenessLimit != 6*time.Hour || again.UpdatedBy != "user:alice" || again.UpdatedAt.IsZero() {
 		t.Errorf("after SetReclaimSettings: %+v", again)
 	}
 	for _, bad := range []store.ReclaimSettings{
