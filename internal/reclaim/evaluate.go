@@ -296,7 +296,12 @@ func (e *Engine) Evaluate(ctx context.Context, p *sam.Profile) (*EvalResult, err
 	for _, c := range open {
 		bySub[c.SubscriptionID] = c
 	}
-	seen := map[int64]bool{}
+	// unseen are the open candidates whose subscription the listing has not
+	// reached yet: memory follows the candidates, not the subscriptions.
+	unseen := make(map[int64]bool, len(bySub))
+	for id := range bySub {
+		unseen[id] = true
+	}
 	var after int64
 	for {
 		subs, err := e.Store.Subscriptions(ctx, store.SubscriptionFilter{ProfileID: p.ID, OpenOnly: true, AfterID: after, Limit: pageSize})
@@ -310,7 +315,7 @@ func (e *Engine) Evaluate(ctx context.Context, p *sam.Profile) (*EvalResult, err
 				continue
 			}
 			res.Evaluated++
-			seen[s.ID] = true
+			delete(unseen, s.ID)
 			j, note, excluded, err := e.decide(ctx, ec, r, s)
 			if err != nil {
 				return nil, err
@@ -348,7 +353,7 @@ func (e *Engine) Evaluate(ctx context.Context, p *sam.Profile) (*EvalResult, err
 	// Open candidates whose subscription is no longer open: the licence
 	// went away outside Seatwise.
 	for _, c := range open {
-		if seen[c.SubscriptionID] || c.Intent != store.IntentNone {
+		if !unseen[c.SubscriptionID] || c.Intent != store.IntentNone {
 			continue
 		}
 		if _, ok := ec.rules[c.SKUID]; !ok {

@@ -114,15 +114,21 @@ func TestCandidatesMatchTruth(t *testing.T) {
 func TestActivityCancels(t *testing.T) {
 	x := setup(t, dialects[0].url(t), 120)
 	x.evaluate()
-	var c *store.Candidate
+	var c, gone *store.Candidate
 	for _, o := range x.open() {
-		if o.Justification == store.JustInactive || o.Justification == store.JustNeverActive {
+		switch {
+		case c == nil && (o.Justification == store.JustInactive || o.Justification == store.JustNeverActive):
 			c = o
-			break
+		case gone == nil && o.AssignedByGroup == "":
+			gone = o
 		}
 	}
-	if c == nil {
-		t.Fatal("no inactive or never-active candidate")
+	if c == nil || gone == nil {
+		t.Fatal("no inactive or never-active candidate, or no second direct one")
+	}
+	// A licence removed outside Seatwise: its candidate is canceled.
+	if _, err := x.ten.AssignLicense(gone.UserID, nil, []string{gone.SKUID}); err != nil {
+		t.Fatal(err)
 	}
 	if len(c.Evidence.Sources) == 0 || c.Evidence.Note == "" || c.Evidence.AsOf.IsZero() {
 		t.Errorf("candidate evidence is incomplete: %+v", c.Evidence)
@@ -145,6 +151,9 @@ func TestActivityCancels(t *testing.T) {
 	got := x.candidate(c.ID)
 	if got.State != store.StateClosedCanceled || !strings.Contains(got.Message, "activity seen on "+sam.FormatDay(x.ten.Now())) {
 		t.Fatalf("after new activity: %s %q, want closed_canceled because of activity", got.State, got.Message)
+	}
+	if g := x.candidate(gone.ID); g.State != store.StateClosedCanceled || !strings.Contains(g.Message, "no longer held") {
+		t.Errorf("licence removed outside Seatwise: %s %q", g.State, g.Message)
 	}
 	hist, err := x.st.CandidateTransitions(x.ctx, c.ID)
 	if err != nil {
