@@ -175,8 +175,8 @@ func (a *App) demo(ctx context.Context, o demoOptions) error {
 			// The demo prints each job's start and end itself.
 			c.Logger = slog.New(minLevel{a.Logger.Handler(), slog.LevelWarn})
 			c.Clock = est
-			// Rules are evaluated after every activity run (dry run: the
-			// workflow only plans).
+			// Rules are evaluated after every activity run, in the sync
+			// job (dry run: the workflow only plans).
 			c.Reclaim = true
 			c.HTTPClient = est.srv.Client()
 			// Leases are on the simulated clock, which runs thousands of
@@ -186,6 +186,7 @@ func (a *App) demo(ctx context.Context, o demoOptions) error {
 			c.PollInterval = time.Second
 		},
 		webConfig: func(c *web.Config) {
+			c.Logger = slog.New(minLevel{a.Logger.Handler(), slog.LevelWarn}) // no line per request among the demo's
 			// Pages show the estate as of the simulated clock, with the
 			// removal candidates' savings.
 			c.Now = est.Now

@@ -188,7 +188,7 @@ func TestDemoServes(t *testing.T) {
 
 	waitFor("new simulated day", regexp.MustCompile(`simulated\]  a new simulated day\n.*contoso: hired New Hire 1 \(`))
 	waitFor("scheduled sync", synced)
-	waitFor("reclamation after the sync", regexp.MustCompile(`job \d+: reclaim of contoso succeeded: rules evaluated: \d+ subscriptions`))
+	waitFor("reclamation after the sync", regexp.MustCompile(`job \d+: sync of contoso \(schedule sync\) succeeded: .*reclamation: \d+ new candidates`))
 
 	dbLine := regexp.MustCompile(`Database: sqlite://(\S+)/seatwise.db`).FindStringSubmatch(errb.String())
 	cancel()
