@@ -15,6 +15,7 @@ import (
 // a run commits or a profile is deleted, so an entry stays valid while the
 // data stamp (respcache.go) is unchanged; entries also expire after maxAge.
 type countsCache struct {
+	flight  sync.Mutex // held while counting
 	mu      sync.Mutex
 	entries map[int64]countsEntry
 }
@@ -35,6 +36,10 @@ func (s *Server) usageCounts(ctx context.Context, profileID int64) ([]store.Usag
 	if err != nil {
 		return nil, err
 	}
+	// One count at a time: it reads every subscription, and concurrent
+	// requests after a change wait for it rather than repeat it.
+	s.counts.flight.Lock()
+	defer s.counts.flight.Unlock()
 	s.counts.mu.Lock()
 	e, ok := s.counts.entries[profileID]
 	s.counts.mu.Unlock()

@@ -184,7 +184,10 @@ func (s *Server) dashboard(ctx context.Context) (*DashboardJSON, error) {
 // (serve calls it when it starts; the figures of a large tenant take a few
 // seconds to aggregate).
 func (s *Server) Warm(ctx context.Context) error {
-	_, err := s.dashboard(ctx)
+	if _, err := s.dashboard(ctx); err != nil {
+		return err
+	}
+	_, err := s.usageCounts(ctx, 0)
 	return err
 }
 

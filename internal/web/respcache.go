@@ -79,19 +79,45 @@ func (s *Server) dataChanged() {
 // answerCache keeps whole answers of cacheable routes by URL, least
 // recently used evicted first.
 type answerCache struct {
-	mu      sync.Mutex
-	stamp   string
-	entries map[string]*list.Element
-	lru     list.List // of *cachedAnswer, most recent first
-	bytes   int
-	hits    int64
-	misses  int64
+	mu       sync.Mutex
+	stamp    string
+	entries  map[string]*list.Element
+	lru      list.List // of *cachedAnswer, most recent first
+	bytes    int
+	hits     int64
+	misses   int64
+	inflight map[string]chan struct{} // answers being computed, by key
 }
 
 type cachedAnswer struct {
 	key         string
 	contentType string
 	body        []byte
+}
+
+// flight waits until no other request computes the answer of key, then
+// marks this one as computing it; the returned function ends that.
+func (c *answerCache) flight(key string) func() {
+	for {
+		c.mu.Lock()
+		if c.inflight == nil {
+			c.inflight = map[string]chan struct{}{}
+		}
+		ch, busy := c.inflight[key]
+		if !busy {
+			done := make(chan struct{})
+			c.inflight[key] = done
+			c.mu.Unlock()
+			return func() {
+				c.mu.Lock()
+				delete(c.inflight, key)
+				c.mu.Unlock()
+				close(done)
+			}
+		}
+		c.mu.Unlock()
+		<-ch
+	}
 }
 
 // get returns the answer kept for key under stamp.
@@ -166,6 +192,10 @@ func (s *Server) serveCached(rt *Route, w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	key := r.URL.RequestURI()
+	// One computation per URL at a time: concurrent misses wait for it
+	// (then find the answer kept) instead of repeating it.
+	release := s.answers.flight(key)
+	defer release()
 	if a, ok := s.answers.get(stamp, key); ok {
 		w.Header().Set("Content-Type", a.contentType)
 		w.Header().Set("Cache-Control", "no-store")
