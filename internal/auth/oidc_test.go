@@ -95,7 +95,11 @@ func TestVerifyIDToken(t *testing.T) {
 	}{
 		{name: "valid", claims: good()},
 		{name: "audience list with azp", claims: with("aud", []string{"other", "client-1"}), want: "another party"},
-		{name: "audience list and azp", claims: func() map[string]any { c := with("aud", []string{"other", "client-1"}); c["azp"] = "client-1"; return c }()},
+		{name: "audience list and azp", claims: func() map[string]any {
+			c := with("aud", []string{"other", "client-1"})
+			c["azp"] = "client-1"
+			return c
+		}()},
 		{name: "expired beyond leeway", claims: with("exp", now.Add(-3*time.Minute).Unix()), want: "expired"},
 		{name: "expired within leeway", claims: with("exp", now.Add(-time.Minute).Unix())},
 		{name: "not yet valid", claims: with("nbf", now.Add(10*time.Minute).Unix()), want: "not valid before"},
