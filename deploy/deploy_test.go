@@ -57,6 +57,12 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
+	// systemd's own exposure score of the sandbox (0 best, 10 worst):
+	// the unit scores 1.4; fail above 2.0.
+	out, err = exec.Command(analyze, "security", "--offline=yes", "--threshold=20", path).CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze security: exposure above 2.0 (%v)\n%s", err, out)
+	}
 }
 
 // TestComposeFile parses compose.yaml (with a Python YAML parser, when one
