@@ -122,7 +122,8 @@ func (x *env) progress(want map[int64]*store.Candidate) int {
 // complete, no other assignment (direct or inherited) changed, no removal was sent twice (one assignLicense
 // per candidate, beyond at most one cut by each kill), and no candidate has
 // two "removed" audit entries. SEATWISE_RESILIENCE_KILLS sets the number of
-// kills (default 5).
+// kills (default 5); SEATWISE_RESILIENCE_SEED repeats the kill times of a
+// logged run.
 func TestKillDuringReclamation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("child processes skipped in -short mode")
@@ -170,7 +171,12 @@ func TestKillDuringReclamation(t *testing.T) {
 		}
 		env := []string{envReclaimChildDB + "=" + url, envReclaimChildSecret + "=" + x.srv.Info().ClientSecret,
 			envReclaimChildNow + "=" + x.ten.Now().Format(time.RFC3339Nano)}
-		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+		seed := uint64(time.Now().UnixNano())
+		if v := os.Getenv("SEATWISE_RESILIENCE_SEED"); v != "" {
+			seed, _ = strconv.ParseUint(v, 10, 64)
+		}
+		rng := rand.New(rand.NewPCG(seed, 11))
+		t.Logf("kill times drawn with seed %d (SEATWISE_RESILIENCE_SEED repeats them)", seed)
 		midRun, inFlight := 0, 0
 		for range kills {
 			if len(x.open()) == 0 {

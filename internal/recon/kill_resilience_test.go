@@ -67,7 +67,8 @@ func positionsJSON(t *testing.T, ps []sam.Position) string {
 // reconciliation computed without kills, a killed one left no position
 // behind, and reconciling again (the restart) stores that same position.
 // SEATWISE_RESILIENCE_KILLS sets the number of kills (default 6) and
-// SEATWISE_RESILIENCE_SUBSCRIPTIONS the profile's size (default 60000).
+// SEATWISE_RESILIENCE_SUBSCRIPTIONS the profile's size (default 60000);
+// SEATWISE_RESILIENCE_SEED repeats the kill times of a logged run.
 func TestKillDuringReconciliation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("child processes skipped in -short mode")
@@ -110,7 +111,12 @@ func TestKillDuringReconciliation(t *testing.T) {
 			// Reconciliation in the child takes about as long as Compute
 			// plus the snapshot's commit: kill within twice that.
 			window := 2*took + 20*time.Millisecond
-			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+			seed := uint64(time.Now().UnixNano())
+			if v := os.Getenv("SEATWISE_RESILIENCE_SEED"); v != "" {
+				seed, _ = strconv.ParseUint(v, 10, 64)
+			}
+			rng := rand.New(rand.NewPCG(seed, 7))
+			t.Logf("kill times drawn with seed %d (SEATWISE_RESILIENCE_SEED repeats them)", seed)
 			midRun := 0
 			for k := range kills {
 				running := reconRuns(t, st, p.ID, sam.RunRunning)
