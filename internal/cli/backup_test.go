@@ -73,7 +73,7 @@ func TestBackupRestoreMigrateData(t *testing.T) {
 
 	dbPath := filepath.Join(e.dir, "seatwise.db")
 	sqliteURL := "sqlite://" + dbPath
-	base, serveOut, stop := startServe(t, sqliteURL)
+	base, serveOut, stop := startServe(t, sqliteURL, "--no-jobs") // no job may write after the backup
 	port := base[strings.LastIndex(base, ":")+1:]
 	// A signed-in session, so that the sessions table has a row too.
 	m := oneTimeRe.FindStringSubmatch(serveOut.String())
