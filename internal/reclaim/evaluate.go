@@ -3,7 +3,6 @@ package reclaim
 import (
 	"context"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -12,51 +11,11 @@ import (
 	"github.com/seatwise/seatwise/internal/store"
 )
 
-// Exclusions decides whether a subscription is excluded.
-type Exclusions struct {
-	users, groups, skus map[string]bool
-	patterns            []string
-}
+// Exclusions decides whether a subscription is excluded (store.ExclusionSet).
+type Exclusions = store.ExclusionSet
 
-// NewExclusions indexes a list of exclusions (user and vip match a user id
-// or UPN, upn_pattern a path.Match pattern on the UPN, group the licence's
-// assignment group, sku the SKU id; all case-insensitive).
-func NewExclusions(list []*store.Exclusion) *Exclusions {
-	x := &Exclusions{users: map[string]bool{}, groups: map[string]bool{}, skus: map[string]bool{}}
-	for _, e := range list {
-		v := strings.ToLower(strings.TrimSpace(e.Value))
-		switch e.Kind {
-		case store.ExcludeUser, store.ExcludeVIP:
-			x.users[v] = true
-		case store.ExcludeGroup:
-			x.groups[sam.NormalizeGUID(v)] = true
-		case store.ExcludeSKU:
-			x.skus[sam.NormalizeGUID(v)] = true
-		case store.ExcludeUPNPattern:
-			x.patterns = append(x.patterns, v)
-		}
-	}
-	return x
-}
-
-// Match returns why a user's licence is excluded, or "" when it is not.
-func (x *Exclusions) Match(userID, upn, skuID, group string) string {
-	upn = strings.ToLower(upn)
-	switch {
-	case x.users[sam.NormalizeGUID(userID)] || upn != "" && x.users[upn]:
-		return "user excluded"
-	case x.skus[sam.NormalizeGUID(skuID)]:
-		return "SKU excluded"
-	case group != "" && x.groups[sam.NormalizeGUID(group)]:
-		return "assignment group excluded"
-	}
-	for _, p := range x.patterns {
-		if ok, _ := path.Match(p, upn); ok {
-			return "UPN matches excluded pattern " + p
-		}
-	}
-	return ""
-}
+// NewExclusions indexes a list of exclusions (see store.NewExclusionSet).
+func NewExclusions(list []*store.Exclusion) *Exclusions { return store.NewExclusionSet(list) }
 
 // Facts are what a rule needs besides the subscription.
 type Facts struct {

@@ -526,6 +526,20 @@ func TestReconSavings(t *testing.T) {
 		if !strings.Contains(p.CandidatesSource, "reclamation") {
 			t.Errorf("candidates source %q", p.CandidatesSource)
 		}
+		// An exclusion takes the excluded users' savings out of the report
+		// at once.
+		if err := x.st.AddExclusion(x.ctx, &store.Exclusion{Kind: store.ExcludeSKU, Value: c.SKUID}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := recon.Compute(x.ctx, x.st, x.profile(), recon.Options{AsOf: x.ten.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range res.Positions {
+			if q.SKUID == c.SKUID && (q.PotentialSavings != 0 || q.RealisedSavings != 0) {
+				t.Errorf("excluded SKU still saves: potential %d, realised %d", q.PotentialSavings, q.RealisedSavings)
+			}
+		}
 		return
 	}
 	t.Fatalf("no position for %s", c.SKUID)

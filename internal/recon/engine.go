@@ -22,7 +22,8 @@ type Options struct {
 	AsOf time.Time
 	// Candidates supplies removal candidates and CandidatesSource names
 	// where they come from. Nil means the reclamation candidates in the
-	// store (store.ReclaimStore.SavingsCandidates, ReclamationSource).
+	// store, less those excluded now (store.ReclaimStore.SavingsCandidates,
+	// ReclamationSource).
 	Candidates       CandidatesFunc
 	CandidatesSource string
 }

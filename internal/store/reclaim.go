@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/sam"
@@ -74,7 +76,9 @@ type ReclaimStore interface {
 	CandidateTransitions(ctx context.Context, candidateID int64) ([]Transition, error)
 	// SavingsCandidates returns the candidates of one profile and software
 	// model that reconciliation counts: open ones (potential savings) and
-	// closed complete ones not undone (realised savings, ClosedAt set).
+	// closed complete ones not undone (realised savings, ClosedAt set),
+	// less those the profile's exclusions match now (exclusions apply to
+	// reports too).
 	SavingsCandidates(ctx context.Context, profileID int64, skuID string) ([]sam.SavingsCandidate, error)
 }
 
@@ -401,4 +405,50 @@ type CandidateFilter struct {
 	Intent  string
 	AfterID int64
 	Limit   int // 0: no limit
+}
+
+// ExclusionSet decides whether a licence is excluded.
+type ExclusionSet struct {
+	users, groups, skus map[string]bool
+	patterns            []string
+}
+
+// NewExclusionSet indexes a list of exclusions (user and vip match a user
+// id or UPN, upn_pattern a path.Match pattern on the UPN, group the
+// licence's assignment group, sku the SKU id; all case-insensitive).
+func NewExclusionSet(list []*Exclusion) *ExclusionSet {
+	x := &ExclusionSet{users: map[string]bool{}, groups: map[string]bool{}, skus: map[string]bool{}}
+	for _, e := range list {
+		v := strings.ToLower(strings.TrimSpace(e.Value))
+		switch e.Kind {
+		case ExcludeUser, ExcludeVIP:
+			x.users[v] = true
+		case ExcludeGroup:
+			x.groups[sam.NormalizeGUID(v)] = true
+		case ExcludeSKU:
+			x.skus[sam.NormalizeGUID(v)] = true
+		case ExcludeUPNPattern:
+			x.patterns = append(x.patterns, v)
+		}
+	}
+	return x
+}
+
+// Match returns why a user's licence is excluded, or "" when it is not.
+func (x *ExclusionSet) Match(userID, upn, skuID, group string) string {
+	upn = strings.ToLower(upn)
+	switch {
+	case x.users[sam.NormalizeGUID(userID)] || upn != "" && x.users[upn]:
+		return "user excluded"
+	case x.skus[sam.NormalizeGUID(skuID)]:
+		return "SKU excluded"
+	case group != "" && x.groups[sam.NormalizeGUID(group)]:
+		return "assignment group excluded"
+	}
+	for _, p := range x.patterns {
+		if ok, _ := path.Match(p, upn); ok {
+			return "UPN matches excluded pattern " + p
+		}
+	}
+	return ""
 }

@@ -531,8 +531,13 @@ func (s *Store) CandidateTransitions(ctx context.Context, candidateID int64) ([]
 // SavingsCandidates returns the open and the closed complete (not undone)
 // candidates of one profile and model.
 func (s *Store) SavingsCandidates(ctx context.Context, profileID int64, skuID string) ([]sam.SavingsCandidate, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT subscription_id, user_id, saving, currency, state, closed_at FROM reclaim_candidates
-		WHERE profile_id = $1 AND sku_id = $2 AND (open = $3 OR (state = $4 AND undone_at IS NULL)) ORDER BY id`,
+	excl, err := s.Exclusions(ctx, profileID)
+	if err != nil {
+		return nil, err
+	}
+	x := store.NewExclusionSet(excl)
+	rows, err := s.db.QueryContext(ctx, `SELECT subscription_id, user_id, upn, assigned_by_group, saving, currency, state, closed_at
+		FROM reclaim_candidates WHERE profile_id = $1 AND sku_id = $2 AND (open = $3 OR (state = $4 AND undone_at IS NULL)) ORDER BY id`,
 		profileID, sam.NormalizeGUID(skuID), true, string(store.StateClosedComplete))
 	if err != nil {
 		return nil, s.fail(err, "list savings candidates")
@@ -541,10 +546,13 @@ func (s *Store) SavingsCandidates(ctx context.Context, profileID int64, skuID st
 	var out []sam.SavingsCandidate
 	for rows.Next() {
 		var c sam.SavingsCandidate
-		var state string
+		var upn, group, state string
 		var closed nullTime
-		if err := rows.Scan(&c.SubscriptionID, &c.UserID, &c.Amount, &c.Currency, &state, &closed); err != nil {
+		if err := rows.Scan(&c.SubscriptionID, &c.UserID, &upn, &group, &c.Amount, &c.Currency, &state, &closed); err != nil {
 			return nil, s.fail(err, "list savings candidates")
+		}
+		if x.Match(c.UserID, upn, skuID, group) != "" {
+			continue
 		}
 		if store.CandidateState(state) == store.StateClosedComplete && closed.Valid {
 			t := closed.Time

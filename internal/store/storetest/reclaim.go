@@ -271,6 +271,13 @@ func testSavingsCandidates(t *testing.T, s store.Store) {
 		got[1].SubscriptionID != done.SubscriptionID || got[1].ClosedAt == nil {
 		t.Errorf("SavingsCandidates = %+v", got)
 	}
+	// Exclusions apply to reports: an excluded user's candidate is left out.
+	must(t, s.AddExclusion(ctx(t), &store.Exclusion{Kind: store.ExcludeUPNPattern, Value: "user1@*"}))
+	got, err = s.SavingsCandidates(ctx(t), p.ID, skuSales)
+	must(t, err)
+	if len(got) != 1 || got[0].SubscriptionID != done.SubscriptionID {
+		t.Errorf("SavingsCandidates with user 1 excluded = %+v", got)
+	}
 }
 
 func testDeleteProfileClosesCandidates(t *testing.T, s store.Store) {
