@@ -74,12 +74,6 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 		FROM subscriptions s LEFT JOIN software_models m ON m.sku_id = s.sku_id
 		WHERE s.profile_id = $1 AND s.closed_at IS NULL AND s.id > $2
 		ORDER BY s.id LIMIT ` + fmt.Sprint(recomputeBatch)
-	upd, err := tx.PrepareContext(ctx, `UPDATE subscriptions SET last_activity = $2, last_activity_source = $3,
-		active_days_30 = $4, active_days_90 = $5, usage_class = $6 WHERE id = $1`)
-	if err != nil {
-		return 0, err
-	}
-	defer upd.Close()
 
 	type row struct {
 		id        int64
@@ -120,6 +114,7 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 		if err != nil {
 			return total, err
 		}
+		var changed [][]any
 		for _, r := range batch {
 			u := ev[r.user].of(r.tracked)
 			class := sam.Classify(sam.UsageFacts{
@@ -137,9 +132,10 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 			if !u.last.IsZero() {
 				last = s.ts(u.last)
 			}
-			if _, err := upd.ExecContext(ctx, r.id, last, u.source, u.days30, u.days90, string(class)); err != nil {
-				return total, fmt.Errorf("store usage of subscription %d: %w", r.id, err)
-			}
+			changed = append(changed, []any{r.id, last, u.source, u.days30, u.days90, string(class)})
+		}
+		if err := s.storeUsage(ctx, tx, changed); err != nil {
+			return total, err
 		}
 		total += len(batch)
 		if len(batch) < recomputeBatch {
@@ -249,4 +245,37 @@ func (s *Store) evidence(ctx context.Context, tx *sql.Tx, profileID int64, start
 		return nil, fmt.Errorf("read evidence: %w", err)
 	}
 	return out, nil
+}
+
+// storeUsage writes the usage of the changed subscriptions of a batch
+// (rows of id, last activity, its source, active days 30 and 90, class)
+// with one UPDATE joined to a VALUES list: a statement per subscription
+// cost PostgreSQL a round trip each.
+func (s *Store) storeUsage(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	args := make([]any, 0, 6*len(rows))
+	p := func(v any, typ string) string {
+		args = append(args, v)
+		if typ == "" {
+			return s.placeholder(len(args))
+		}
+		return "CAST(" + s.placeholder(len(args)) + " AS " + typ + ")"
+	}
+	q.WriteString(`UPDATE subscriptions SET last_activity = v.column2, last_activity_source = v.column3,
+		active_days_30 = v.column4, active_days_90 = v.column5, usage_class = v.column6 FROM (VALUES `)
+	for i, r := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(" + p(r[0], "BIGINT") + ", " + p(r[1], s.d.TimestampType) + ", " + p(r[2], "TEXT") + ", " +
+			p(r[3], "BIGINT") + ", " + p(r[4], "BIGINT") + ", " + p(r[5], "TEXT") + ")")
+	}
+	q.WriteString(`) AS v WHERE subscriptions.id = v.column1`)
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("store usage of %d subscriptions: %w", len(rows), err)
+	}
+	return nil
 }
