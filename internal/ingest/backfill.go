@@ -359,8 +359,8 @@ func (a *asyncStager) wait() error {
 
 // splitRanges splits the ranges with the most rows left (estimated from
 // the density read so far) into up to free new ranges, each expected to
-// hold at least a page (pageRows rows), at whole seconds at least
-// minSplitSpan apart; end stands in for an open range's bound. A split
+// hold at least a page (pageRows rows), at whole UTC days when each piece
+// spans a day or more, else at whole seconds, at least minSplitSpan apart; end stands in for an open range's bound. A split
 // range keeps its listing and gets a lower bound To; the new ranges start
 // their own listings. It returns the new ranges.
 func splitRanges(ranges map[int]*rangeState, pageRows int, end time.Time, free int, add func(auditRange, float64) *rangeState) []*rangeState {
@@ -396,8 +396,14 @@ func splitRanges(ranges map[int]*rangeState, pageRows int, end time.Time, free i
 		pieces := min(free+1, int(x.remaining(end)/float64(pageRows)))
 		var points []time.Time
 		prev := pos
+		// Whole UTC days when the span allows: a user's evidence of one day
+		// then comes from one range, aggregated in fewer staged rows.
+		unit := time.Second
+		if to.Sub(pos) >= time.Duration(pieces)*24*time.Hour {
+			unit = 24 * time.Hour
+		}
 		for i := 1; i < pieces; i++ {
-			p := pos.Add(time.Duration(float64(to.Sub(pos)) * float64(i) / float64(pieces))).Truncate(time.Second)
+			p := pos.Add(time.Duration(float64(to.Sub(pos)) * float64(i) / float64(pieces))).Truncate(unit)
 			if p.Sub(prev) >= minSplitSpan && to.Sub(p) >= minSplitSpan {
 				points = append(points, p)
 				prev = p

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +50,17 @@ import (
 // beyond the concurrency limit, counted by the simulator over both runs;
 // must be 0), peak-concurrent (most Dataverse requests in flight at once),
 // audit-rows (read by each run), requests (the parallel run's) and
-// commit-s (the parallel run's activity commit).
+// commit-s (the parallel run's activity commit), stage-s (the parallel
+// run's time in StageActivity, which bounds it when the store is slower than
+// the reads), parallel-cpu-s and sequential-cpu-s (CPU time of this
+// process, simulator and sync together, during each backfill: a parallel
+// backfill whose CPU time approaches its wall time times the cores is bound
+// by the machine, not by Microsoft's latency).
+//
+// Unless SEATWISE_BACKFILL_PAGING=0, each iteration also reads both ways
+// with the evidence aggregated but not written (checkpoints saved only):
+// paging-parallel-s, paging-sequential-s and paging-ratio isolate the
+// paging from the store's staging speed.
 func BenchmarkAuditBackfill(b *testing.B) {
 	spec := os.Getenv("SEATWISE_BACKFILL")
 	if spec == "" {
@@ -83,13 +94,21 @@ func BenchmarkAuditBackfill(b *testing.B) {
 	}
 	from := sim.ten.Now().AddDate(0, 0, -days)
 	b.ResetTimer()
-	var par, seq backfillRun
+	var par, seq, ppar, pseq backfillRun
+	pagingOnly := os.Getenv("SEATWISE_BACKFILL_PAGING") != "0"
 	for i := 0; i < b.N; i++ {
 		sim.srv.ResetCounters()
-		seq = measureBackfill(b, sim, 1, from, fmt.Sprintf("seq%d.db", i))
-		par = measureBackfill(b, sim, 0, from, fmt.Sprintf("par%d.db", i))
+		seq = measureBackfill(b, sim, 1, from, fmt.Sprintf("seq%d.db", i), false)
+		par = measureBackfill(b, sim, 0, from, fmt.Sprintf("par%d.db", i), false)
 		if seq.rows != par.rows || seq.days != par.days {
 			b.Fatalf("the backfills differ: sequential %d audit rows, %d activity days; parallel %d rows, %d days", seq.rows, seq.days, par.rows, par.days)
+		}
+		if pagingOnly {
+			pseq = measureBackfill(b, sim, 1, from, fmt.Sprintf("pseq%d.db", i), true)
+			ppar = measureBackfill(b, sim, 0, from, fmt.Sprintf("ppar%d.db", i), true)
+			if pseq.rows != par.rows || ppar.rows != par.rows {
+				b.Fatalf("paging only: %d and %d audit rows, want %d", pseq.rows, ppar.rows, par.rows)
+			}
 		}
 	}
 	c := sim.srv.Counters()
@@ -103,6 +122,15 @@ func BenchmarkAuditBackfill(b *testing.B) {
 	b.ReportMetric(float64(par.requests), "requests")
 	b.ReportMetric(par.commit.Seconds(), "commit-s")
 	b.ReportMetric(par.stage.Seconds(), "stage-s")
+	b.ReportMetric(par.cpu.Seconds(), "parallel-cpu-s")
+	b.ReportMetric(seq.cpu.Seconds(), "sequential-cpu-s")
+	if pagingOnly {
+		b.ReportMetric(ppar.backfill.Seconds(), "paging-parallel-s")
+		b.ReportMetric(pseq.backfill.Seconds(), "paging-sequential-s")
+		b.ReportMetric(ppar.backfill.Seconds()/pseq.backfill.Seconds(), "paging-ratio")
+		b.Logf("paging alone (evidence aggregated, not written): sequential %v, parallel %v, ratio %.3f",
+			pseq.backfill.Round(time.Millisecond), ppar.backfill.Round(time.Millisecond), ppar.backfill.Seconds()/pseq.backfill.Seconds())
+	}
 	b.Logf("%d audit rows, latency %v: sequential %v (%d requests), parallel %v (%d requests, %d throttled), ratio %.3f; simulator: peak %d in flight, %d beyond the limit, enforced %v",
 		par.rows, latency, seq.backfill.Round(time.Millisecond), seq.requests, par.backfill.Round(time.Millisecond), par.requests, par.throttles,
 		par.backfill.Seconds()/seq.backfill.Seconds(), c.PeakConcurrent["dataverse"], c.LimitViolations["dataverse"], c.Enforced)
@@ -112,9 +140,13 @@ func BenchmarkAuditBackfill(b *testing.B) {
 // (SEATWISE_BACKFILL_BATCH; 0: the default).
 var benchBatch, _ = strconv.Atoi(os.Getenv("SEATWISE_BACKFILL_BATCH"))
 
+// benchTrace logs every progress event of the audit phases
+// (SEATWISE_BACKFILL_TRACE=1).
+var benchTrace = os.Getenv("SEATWISE_BACKFILL_TRACE") != ""
+
 // backfillRun is what one measured activity run did.
 type backfillRun struct {
-	backfill, commit, stage         time.Duration
+	backfill, commit, stage, cpu    time.Duration
 	rows, days, requests, throttles int64
 }
 
@@ -122,7 +154,7 @@ type backfillRun struct {
 // streams audit streams into a fresh database and times its audit phases:
 // from the last system-users page of each environment to the next
 // environment's settings (or the commit).
-func measureBackfill(b *testing.B, sim *bundle, streams int, from time.Time, name string) backfillRun {
+func measureBackfill(b *testing.B, sim *bundle, streams int, from time.Time, name string, discard bool) backfillRun {
 	b.Helper()
 	path := newProfileDB(b, sim, b.TempDir(), name)
 	st := openStore(b, path)
@@ -141,23 +173,28 @@ func measureBackfill(b *testing.B, sim *bundle, streams int, from time.Time, nam
 	}
 	var (
 		mu               sync.Mutex
+		cpuStart, cpu    time.Duration
 		auditStart       time.Time
 		backfill         time.Duration
 		commitAt, doneAt time.Time
 	)
-	ts := &timedStore{Store: st}
+	ts := &timedStore{Store: st, discard: discard}
 	sy := &ingest.Syncer{Store: ts, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
 		Dataverse: src.Dataverse, Counters: src, Now: sim.ten.Now, AuditStreams: streams, StageBatchRows: benchBatch,
 		Progress: func(pr ingest.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
 			now := time.Now()
+			if benchTrace && !auditStart.IsZero() {
+				fmt.Fprintf(os.Stderr, "streams %d %s +%v items %d requests %d\n", streams, pr.Phase, now.Sub(auditStart).Round(time.Millisecond), pr.Items, pr.Requests)
+			}
 			switch pr.Phase {
 			case "systemusers":
-				auditStart = now
+				auditStart, cpuStart = now, processCPU()
 			case "settings", "commit":
 				if !auditStart.IsZero() {
 					backfill += now.Sub(auditStart)
+					cpu += processCPU() - cpuStart
 					auditStart = time.Time{}
 				}
 				if pr.Phase == "commit" {
@@ -173,6 +210,9 @@ func measureBackfill(b *testing.B, sim *bundle, streams int, from time.Time, nam
 		b.Fatalf("activity: %v", err)
 	}
 	doneAt = time.Now()
+	if discard {
+		return backfillRun{backfill: backfill, cpu: cpu, rows: ar.Run.Counts["audit_rows"], requests: ar.Run.Requests, throttles: ar.Run.Throttles}
+	}
 	truth, err := sim.ten.Truth(time.Time{}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -186,20 +226,35 @@ func measureBackfill(b *testing.B, sim *bundle, streams int, from time.Time, nam
 		days += int64(len(ds))
 	}
 	b.Logf("streams %d: %d evidence rows staged in %v", streams, ts.staged, ts.stage)
-	return backfillRun{backfill: backfill, stage: ts.stage, commit: doneAt.Sub(commitAt), rows: ar.Run.Counts["audit_rows"], days: days,
+	return backfillRun{backfill: backfill, cpu: cpu, stage: ts.stage, commit: doneAt.Sub(commitAt), rows: ar.Run.Counts["audit_rows"], days: days,
 		requests: ar.Run.Requests, throttles: ar.Run.Throttles}
 }
 
-// timedStore adds up the time spent staging activity.
+// timedStore adds up the time spent staging activity; with discard it
+// stages no evidence (for the paging-only figures).
 type timedStore struct {
 	store.Store
-	stage  time.Duration
-	staged int64
+	stage   time.Duration
+	staged  int64
+	discard bool // save the run's checkpoint only, not the evidence
 }
 
 func (t *timedStore) StageActivity(ctx context.Context, r *sam.Run, rows []store.StagedActivity) error {
 	start := time.Now()
 	defer func() { t.stage += time.Since(start) }()
 	t.staged += int64(len(rows))
+	if t.discard {
+		return t.Store.SaveRunProgress(ctx, r)
+	}
 	return t.Store.StageActivity(ctx, r, rows)
+}
+
+// processCPU returns the CPU time (user and system) this process has used:
+// the simulator's and the sync's together.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
