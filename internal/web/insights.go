@@ -20,8 +20,8 @@ const trendDays = 180
 // dashboardDays is how many days the dashboard's trend shows.
 const dashboardDays = 90
 
-// errNoReclamation says why potential and realised savings are zero.
-const noReclamation = "reclamation not configured: potential and realised savings come from removal candidates, which this server has no source of"
+// noReclamation says why potential and realised savings are not shown.
+const noReclamation = "reclamation not configured (savings come from removal candidates, and this server has no source of them)"
 
 // ---- dashboard ----
 
@@ -141,6 +141,9 @@ type dashCache struct {
 	stamp string
 	at    time.Time
 	data  *DashboardJSON
+
+	viewMu sync.Mutex
+	view   *dashboardView // the page's charts, drawn from data
 }
 
 const dashMaxAge = 5 * time.Minute

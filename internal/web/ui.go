@@ -212,7 +212,23 @@ func uiDashboard(s *Server, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := dashboardView{D: d, Capabilities: s.capabilities()}
+	s.dash.viewMu.Lock()
+	cached := s.dash.view
+	s.dash.viewMu.Unlock()
+	if cached == nil || cached.D != d {
+		cached = newDashboardView(d)
+		s.dash.viewMu.Lock()
+		s.dash.view = cached
+		s.dash.viewMu.Unlock()
+	}
+	v := *cached
+	v.Capabilities = s.capabilities()
+	return s.render(w, r, http.StatusOK, "dashboard.html", page{Title: "Dashboard", Nav: "dashboard", Data: v})
+}
+
+// newDashboardView draws the charts of d (once per computed dashboard).
+func newDashboardView(d *DashboardJSON) *dashboardView {
+	v := dashboardView{D: d}
 	for _, m := range d.Models {
 		mu := modelUsage{Label: m.Label, Total: m.Total}
 		x := 0.0
@@ -280,7 +296,7 @@ func uiDashboard(s *Server, w http.ResponseWriter, r *http.Request) error {
 		c.Series = []series{sr}
 		v.Idle = barChart(c)
 	}
-	return s.render(w, r, http.StatusOK, "dashboard.html", page{Title: "Dashboard", Nav: "dashboard", Data: v})
+	return &v
 }
 
 type profilesView struct {
