@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/auth"
@@ -38,8 +40,12 @@ type serveOptions struct {
 	// server's (its clock, savings source), and ready is called once the
 	// server listens and the jobs run, with the base URL.
 	jobConfig func(*job.Config)
-	webConfig func(*web.Config)
-	ready     func(base string, runner *job.Runner)
+	// reloadKeys reads the keyring again (SIGHUP, or a secret sealed with
+	// a key this process does not hold yet); nil when the keyring is not
+	// the configured one.
+	reloadKeys func() (*secret.Keyring, error)
+	webConfig  func(*web.Config)
+	ready      func(base string, runner *job.Runner)
 }
 
 func newServeCmd(a *App) *cobra.Command {
@@ -71,6 +77,7 @@ func (a *App) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	o.reloadKeys = a.Config().Keyring
 	return a.serveStore(ctx, st, kr, o)
 }
 
@@ -165,12 +172,27 @@ func (a *App) serveStore(ctx context.Context, st store.Store, kr *secret.Keyring
 	}
 	cleanup := time.NewTicker(time.Hour)
 	defer cleanup.Stop()
+	// After `seatwise key rotate`, SIGHUP (or the first secret sealed with
+	// the new key) makes this process read its keys again.
+	hup := make(chan os.Signal, 1)
+	if o.reloadKeys != nil {
+		kr.SetReloader(o.reloadKeys)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	var runErr error
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
+		case <-hup:
+			if n, err := o.reloadKeys(); err != nil {
+				a.Logger.Error("reloading the secret keys (SIGHUP) failed; the previous keys stay in use", "error", err)
+			} else {
+				kr.Replace(n)
+				a.Logger.Info("secret keys reloaded (SIGHUP)", "current_key", kr.KeyID(), "keys", len(kr.KeyIDs()))
+			}
 		case err := <-serveErr:
 			runErr = sam.Wrap(sam.EUNAVAILABLE, err, "HTTP server stopped")
 			break loop

@@ -22,8 +22,15 @@ var (
 // returned stop is called; it returns the base URL and standard output.
 func startServe(t *testing.T, dbURL string, args ...string) (base string, out *lockedBuffer, stop func() int) {
 	t.Helper()
+	base, out, _, stop = startServeLogs(t, dbURL, args...)
+	return base, out, stop
+}
+
+// startServeLogs is startServe that also returns the log (standard error).
+func startServeLogs(t *testing.T, dbURL string, args ...string) (base string, out, errb *lockedBuffer, stop func() int) {
+	t.Helper()
 	out = &lockedBuffer{}
-	errb := &lockedBuffer{}
+	errb = &lockedBuffer{}
 	home := t.TempDir()
 	a := &App{Stdin: strings.NewReader(""), Stdout: out, Stderr: errb,
 		Env: func(k string) (string, bool) {
@@ -71,7 +78,7 @@ func startServe(t *testing.T, dbURL string, args ...string) (base string, out *l
 	if strings.Contains(errb.String(), "one-time password") {
 		t.Error("one-time password written to the log")
 	}
-	return base, out, stop
+	return base, out, errb, stop
 }
 
 func TestServeFirstStartAndShutdown(t *testing.T) {

@@ -20,9 +20,10 @@ import (
 func (k *Keyring) DeriveKeys(purpose string) [][]byte {
 	h := sha256.Sum256([]byte("seatwise derive v1\x00" + purpose))
 	nonce := h[:12]
-	out := make([][]byte, 0, len(k.order))
-	for _, id := range k.order {
-		aead := k.aeads[id]
+	ks := k.set()
+	out := make([][]byte, 0, len(ks.order))
+	for _, id := range ks.order {
+		aead := ks.aeads[id]
 		stream := aead.Seal(nil, nonce, make([]byte, 32), nil)[:32]
 		key, err := hkdf.Key(sha256.New, stream, nil, purpose, 32)
 		if err != nil { // only for lengths HKDF cannot produce; 32 always works

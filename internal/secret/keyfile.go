@@ -162,5 +162,6 @@ func parseKeys(s, what string) ([][]byte, error) {
 
 // String describes the keyring without revealing keys.
 func (k *Keyring) String() string {
-	return fmt.Sprintf("keyring(current %s, %d keys)", k.current, len(k.order))
+	ks := k.set()
+	return fmt.Sprintf("keyring(current %s, %d keys)", ks.current, len(ks.order))
 }

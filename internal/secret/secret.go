@@ -25,6 +25,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/seatwise/seatwise/internal/sam"
 )
@@ -51,9 +53,64 @@ var (
 // Keyring holds the current key, which seals, and previous keys, which only
 // open. It is safe for concurrent use; its keys cannot be read back.
 type Keyring struct {
+	mu         sync.RWMutex
+	keys       *keySet // replaced whole by Replace, never changed in place
+	reload     func() (*Keyring, error)
+	reloadedAt time.Time
+}
+
+// keySet is the keys of a keyring at one time.
+type keySet struct {
 	current string // key id
 	order   []string
 	aeads   map[string]cipher.AEAD
+}
+
+// set returns the keyring's keys now.
+func (k *Keyring) set() *keySet {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.keys
+}
+
+// Replace makes k use the keys of n from now on (a server reloading its
+// keys after a rotation): secrets sealed from then on use n's current key,
+// and Open opens what n opens. Callers holding k see the change.
+func (k *Keyring) Replace(n *Keyring) {
+	ks := n.set()
+	k.mu.Lock()
+	k.keys = ks
+	k.mu.Unlock()
+}
+
+// SetReloader gives k a way to read its keys again: when Open meets a key
+// id it does not hold (a secret sealed after a rotation by another
+// process), it calls reload, at most once every ten seconds, Replaces its
+// keys with the result and tries again.
+func (k *Keyring) SetReloader(reload func() (*Keyring, error)) {
+	k.mu.Lock()
+	k.reload = reload
+	k.mu.Unlock()
+}
+
+// reloadFor reloads the keys when a reloader is set and has not run in the
+// last ten seconds; it reports whether the keys now hold id.
+func (k *Keyring) reloadFor(id string) bool {
+	k.mu.Lock()
+	fn := k.reload
+	if fn == nil || time.Since(k.reloadedAt) < 10*time.Second {
+		k.mu.Unlock()
+		return false
+	}
+	k.reloadedAt = time.Now()
+	k.mu.Unlock()
+	n, err := fn()
+	if err != nil || n == nil {
+		return false
+	}
+	k.Replace(n)
+	_, ok := k.set().aeads[id]
+	return ok
 }
 
 // KeyID returns the id of key: the first 8 bytes of its SHA-256 in hex.
@@ -103,7 +160,7 @@ func DecodeKey(s string) ([]byte, error) {
 // secrets sealed with any of previous. Every key must be KeySize bytes
 // (sam.EINVALID otherwise). Duplicates are ignored.
 func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
-	k := &Keyring{aeads: map[string]cipher.AEAD{}}
+	k := &keySet{aeads: map[string]cipher.AEAD{}}
 	for i, key := range append([][]byte{current}, previous...) {
 		id, err := k.add(key)
 		if err != nil {
@@ -113,10 +170,10 @@ func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
 			k.current = id
 		}
 	}
-	return k, nil
+	return &Keyring{keys: k}, nil
 }
 
-func (k *Keyring) add(key []byte) (string, error) {
+func (k *keySet) add(key []byte) (string, error) {
 	if len(key) != KeySize {
 		return "", sam.Errorf(sam.EINVALID, "secret key is %d bytes, want %d", len(key), KeySize)
 	}
@@ -138,21 +195,22 @@ func (k *Keyring) add(key []byte) (string, error) {
 }
 
 // KeyID returns the id of the current key, the one Seal uses.
-func (k *Keyring) KeyID() string { return k.current }
+func (k *Keyring) KeyID() string { return k.set().current }
 
 // KeyIDs returns the ids of all keys, the current one first.
-func (k *Keyring) KeyIDs() []string { return slices.Clone(k.order) }
+func (k *Keyring) KeyIDs() []string { return slices.Clone(k.set().order) }
 
 // Seal encrypts plaintext with the current key and a fresh random nonce.
 func (k *Keyring) Seal(plaintext []byte) (sam.SealedSecret, error) {
-	aead := k.aeads[k.current]
+	ks := k.set()
+	aead := ks.aeads[ks.current]
 	out := make([]byte, 1+nonceSize, 1+nonceSize+len(plaintext)+tagSize)
 	out[0] = version
 	if _, err := rand.Read(out[1:]); err != nil {
 		return sam.SealedSecret{}, sam.Wrap(sam.EINTERNAL, err, "generating a nonce")
 	}
-	out = aead.Seal(out, out[1:1+nonceSize], plaintext, aad(k.current))
-	return sam.SealedSecret{KeyID: k.current, Ciphertext: out}, nil
+	out = aead.Seal(out, out[1:1+nonceSize], plaintext, aad(ks.current))
+	return sam.SealedSecret{KeyID: ks.current, Ciphertext: out}, nil
 }
 
 // Open decrypts s with the key named by s.KeyID. It fails with sam.EINTERNAL
@@ -160,9 +218,14 @@ func (k *Keyring) Seal(plaintext []byte) (sam.SealedSecret, error) {
 // file or SEATWISE_SECRET_KEY), and wrapping ErrCorrupt when the ciphertext
 // does not authenticate.
 func (k *Keyring) Open(s sam.SealedSecret) ([]byte, error) {
-	aead, ok := k.aeads[s.KeyID]
+	ks := k.set()
+	aead, ok := ks.aeads[s.KeyID]
+	if !ok && k.reloadFor(s.KeyID) {
+		ks = k.set()
+		aead, ok = ks.aeads[s.KeyID]
+	}
 	if !ok {
-		return nil, &sam.Error{Code: sam.EINTERNAL, Message: "cannot open secret: key " + quoteID(s.KeyID) + " is not loaded (loaded: " + strings.Join(k.order, ", ") + ")", Err: ErrUnknownKey}
+		return nil, &sam.Error{Code: sam.EINTERNAL, Message: "cannot open secret: key " + quoteID(s.KeyID) + " is not loaded (loaded: " + strings.Join(ks.order, ", ") + ")", Err: ErrUnknownKey}
 	}
 	c := s.Ciphertext
 	if len(c) < 1+nonceSize+tagSize || c[0] != version {
@@ -177,7 +240,7 @@ func (k *Keyring) Open(s sam.SealedSecret) ([]byte, error) {
 
 // NeedsReseal reports whether s was sealed with a key other than the current
 // one, i.e. a key rotation should reseal it.
-func (k *Keyring) NeedsReseal(s sam.SealedSecret) bool { return s.KeyID != k.current }
+func (k *Keyring) NeedsReseal(s sam.SealedSecret) bool { return s.KeyID != k.set().current }
 
 // Reseal opens s and seals its plaintext again with the current key.
 func (k *Keyring) Reseal(s sam.SealedSecret) (sam.SealedSecret, error) {
