@@ -129,6 +129,8 @@ func TestMarkdownTargets(t *testing.T) {
 	if strings.Contains(md, "Quick run") {
 		t.Error("a full run is marked quick")
 	}
+	pending["backfill"] = true
+	defer delete(pending, "backfill")
 	if rep.Failed() {
 		t.Error("a pending section not measured fails the report")
 	}

@@ -33,8 +33,9 @@ type Section struct {
 	Pending string
 }
 
-// pending are the sections whose benchmark is still being written.
-var pending = map[string]bool{"backfill": true}
+// pending are the sections whose benchmark is still being written (none
+// now; a section listed here may lack figures without failing the run).
+var pending = map[string]bool{}
 
 // Target is one target checked against a figure.
 type Target struct {
@@ -87,13 +88,13 @@ func sections() []Section {
 				"execution time per 5 minutes, per identity and environment). The same tenant (100,000 users, two environments, " +
 				"a 30-day window: about 2 million audit rows) is read twice in one iteration, side by side: sequentially (one " +
 				"listing, pages read ahead while a batch is staged) and in parallel (createdon ranges read as concurrent streams), " +
-				"each into a fresh SQLite database; pages of 5,000 rows in both. The staging database does not change the " +
-				"figure (the wait is on Dataverse), so it runs on SQLite only.",
+				"each into a fresh SQLite database; pages of 5,000 rows in both. Both ways are also read with the evidence " +
+				"aggregated but not written (paging alone), which isolates the paging from the store's staging speed. The " +
+				"staging database is SQLite only: the wait this measures is on Dataverse.",
 			Entries: []Entry{{Pkg: "./internal/ingest", Bench: "^BenchmarkAuditBackfill$",
 				Env:      []string{"SEATWISE_BACKFILL=100000@30", "SEATWISE_BACKFILL_LATENCY=300ms"},
 				QuickEnv: []string{"SEATWISE_BACKFILL=300@10", "SEATWISE_BACKFILL_LATENCY=5ms"}}},
-			Render:  renderBackfill,
-			Pending: "the parallel backfill's benchmark (issue #10) is not in the repository yet.",
+			Render: renderBackfill,
 		},
 		{
 			ID: "recon", Title: "Reconciliation",
@@ -281,7 +282,8 @@ func renderRefresh(b *strings.Builder, rs []Result) []Target {
 
 func renderBackfill(b *strings.Builder, rs []Result) []Target {
 	var ts []Target
-	b.WriteString("| audit rows | parallel | sequential | parallel / sequential | requests (parallel) | 429 answers | peak concurrent | beyond the limit |\n|---|---|---|---|---|---|---|---|\n")
+	var why []string
+	b.WriteString("| audit rows | parallel | sequential | parallel / sequential | paging alone: parallel / sequential | CPU parallel / sequential | requests (parallel) | 429 answers | peak concurrent | beyond the limit |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		par, _ := r.Get("parallel-s")
 		seq, _ := r.Get("sequential-s")
@@ -294,11 +296,30 @@ func renderBackfill(b *strings.Builder, rs []Result) []Target {
 		peak, _ := r.Get("peak-concurrent")
 		rows, _ := r.Get("audit-rows")
 		req, _ := r.Get("requests")
-		fmt.Fprintf(b, "| %s | %s s | %s s | %s | %s | %s | %s | %s |\n", num(rows), fixed(par), fixed(seq), fixed(ratio), num(req), num(n429), num(peak), num(viol))
+		paging := "–"
+		pr, hasPaging := r.Get("paging-ratio")
+		if hasPaging {
+			pp, _ := r.Get("paging-parallel-s")
+			ps, _ := r.Get("paging-sequential-s")
+			paging = fmt.Sprintf("%s s / %s s = %s", fixed(pp), fixed(ps), fixed(pr))
+		}
+		cpuP, _ := r.Get("parallel-cpu-s")
+		cpuS, _ := r.Get("sequential-cpu-s")
+		fmt.Fprintf(b, "| %s | %s s | %s s | %s | %s | %s s / %s s | %s | %s | %s | %s |\n", num(rows), fixed(par), fixed(seq), fixed(ratio), paging,
+			fixed(cpuP), fixed(cpuS), num(req), num(n429), num(peak), num(viol))
 		t := Target{What: fmt.Sprintf("parallel backfill of %s audit rows: time of sequential paging", num(rows)), Target: "≤ 0.15",
 			Figure: fixed(ratio), Met: ratio <= 0.15}
 		if !t.Met {
 			t.Miss = fmt.Sprintf("by %s (%s×)", num(ratio-0.15), num(ratio/0.15))
+			stage, _ := r.Get("stage-s")
+			w := fmt.Sprintf("the parallel backfill took %s s, of which %s s staging evidence into the database", fixed(par), fixed(stage))
+			if hasPaging {
+				w += fmt.Sprintf("; paging alone (evidence aggregated, not written) runs at %s of sequential", fixed(pr))
+			}
+			if cpuP > 0 && par > 0 {
+				w += fmt.Sprintf("; the process used %s s of CPU in those %s s (%s cores busy on average)", fixed(cpuP), fixed(par), fixed(cpuP/par))
+			}
+			why = append(why, w+".")
 		}
 		v := Target{What: "parallel backfill: requests beyond the documented concurrency limit", Target: "0", Figure: num(viol), Met: viol == 0}
 		if !v.Met {
@@ -306,6 +327,7 @@ func renderBackfill(b *strings.Builder, rs []Result) []Target {
 		}
 		ts = append(ts, t, v)
 	}
+	writeWhy(b, why)
 	return ts
 }
 
