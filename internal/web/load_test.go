@@ -6,6 +6,13 @@ package web_test
 //
 //	SEATWISE_LOAD_SUBSCRIPTIONS=1000000 go test ./internal/web -run '^$' -bench ServeLoad -benchtime 1x -timeout 60m
 //
+// The load comes from wrk when it is installed (apt-get install -y wrk),
+// else from this test binary re-executed as a Go load generator
+// (SEATWISE_LOAD_TOOL=go forces the latter). Both send the same mix: 70 %
+// subscription listings (twelve filter and sort orders, five pages each by
+// cursor) and 30 % dashboard answers (HTML page, JSON dashboard, usage
+// report), each with a viewer's API token.
+//
 // Environment: SEATWISE_LOAD_SUBSCRIPTIONS (default 100000),
 // SEATWISE_LOAD_CLIENTS (concurrent keep-alive clients, default 200),
 // SEATWISE_LOAD_SECONDS (measured seconds per database, default 20, after a
@@ -110,7 +117,13 @@ func BenchmarkServeLoad(b *testing.B) {
 			}
 			b.Logf("dashboard over %d subscriptions computed in %v", n, time.Since(primed).Round(time.Millisecond))
 			for b.Loop() {
-				res := loadFromProcess(b, loadConfig{Base: ts.URL, Token: tok, Clients: clients, Seconds: secs, Warmup: 3})
+				cfg := loadConfig{Base: ts.URL, Token: tok, Clients: clients, Seconds: secs, Warmup: 3}
+				var res loadResult
+				if wrk, err := exec.LookPath("wrk"); err == nil && os.Getenv("SEATWISE_LOAD_TOOL") != "go" {
+					res = loadFromWrk(b, wrk, cfg)
+				} else {
+					res = loadFromProcess(b, cfg)
+				}
 				b.ReportMetric(res.P50, "p50-ms")
 				b.ReportMetric(res.P99, "p99-ms")
 				b.ReportMetric(res.Max, "max-ms")
@@ -413,4 +426,119 @@ func nextCursor(body []byte) string {
 		return ""
 	}
 	return string(rest[:j])
+}
+
+// loadPaths walks the load mix once through the server (following
+// next_cursor up to five pages per listing) and returns the request paths,
+// 70 % listings and 30 % dashboard answers.
+func loadPaths(b *testing.B, c loadConfig) []string {
+	b.Helper()
+	var paths []string
+	for _, l := range loadListings {
+		base, _ := url.ParseQuery(l)
+		cur := ""
+		for page := 0; page < 5; page++ {
+			q := cloneQuery(base)
+			if cur != "" {
+				q.Set("cursor", cur)
+			}
+			p := "/api/v1/subscriptions?" + q.Encode()
+			req, _ := http.NewRequest("GET", c.Base+p, nil)
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				b.Fatalf("%s: %d %.200s", p, res.StatusCode, body)
+			}
+			paths = append(paths, p)
+			if cur = nextCursor(body); cur == "" {
+				break
+			}
+		}
+	}
+	n := len(paths) * 3 / 7
+	for i := range n {
+		paths = append(paths, []string{"/", "/api/v1/dashboard", "/api/v1/reports/usage"}[i%3])
+	}
+	rand.Shuffle(len(paths), func(i, j int) { paths[i], paths[j] = paths[j], paths[i] })
+	return paths
+}
+
+// loadFromWrk loads the server with wrk (2 threads, c.Clients connections)
+// cycling through loadPaths, and reads its latency distribution.
+func loadFromWrk(b *testing.B, wrk string, c loadConfig) loadResult {
+	b.Helper()
+	paths := loadPaths(b, c)
+	var lua strings.Builder
+	lua.WriteString("local paths = {\n")
+	for _, p := range paths {
+		fmt.Fprintf(&lua, "  %q,\n", p)
+	}
+	fmt.Fprintf(&lua, "}\nlocal i = math.random(#paths)\nlocal hdr = {[\"Authorization\"] = \"Bearer %s\", [\"Accept\"] = \"application/json\"}\n", c.Token)
+	lua.WriteString("request = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i], hdr)\nend\n")
+	script := filepath.Join(b.TempDir(), "mix.lua")
+	if err := os.WriteFile(script, []byte(lua.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	// A warm-up run, then the measured one.
+	args := func(secs int) []string {
+		return []string{"-t2", "-c" + strconv.Itoa(c.Clients), "-d" + strconv.Itoa(secs) + "s", "--timeout", "30s", "--latency", "-s", script, c.Base}
+	}
+	if out, err := exec.CommandContext(b.Context(), wrk, args(c.Warmup)...).CombinedOutput(); err != nil {
+		b.Fatalf("wrk warm-up: %v\n%s", err, out)
+	}
+	out, err := exec.CommandContext(b.Context(), wrk, args(c.Seconds)...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk: %v\n%s", err, out)
+	}
+	b.Logf("wrk %s\n%s", strings.Join(args(c.Seconds), " "), out)
+	return parseWrk(b, string(out))
+}
+
+// parseWrk reads wrk's --latency report.
+func parseWrk(b *testing.B, out string) loadResult {
+	b.Helper()
+	r := loadResult{KindP99: map[string]float64{}}
+	dur := func(v string) float64 {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			b.Fatalf("wrk duration %q: %v", v, err)
+		}
+		return float64(d.Microseconds()) / 1000
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "50%":
+			r.P50 = dur(f[1])
+		case len(f) == 2 && f[0] == "90%":
+			r.P90 = dur(f[1])
+		case len(f) == 2 && f[0] == "99%":
+			r.P99 = dur(f[1])
+		case len(f) >= 4 && f[0] == "Latency" && !strings.HasPrefix(f[1], "Distribution"):
+			r.Max = dur(f[3])
+		case len(f) >= 2 && f[0] == "Requests/sec:":
+			r.RPS, _ = strconv.ParseFloat(f[1], 64)
+		case strings.Contains(line, "requests in"):
+			r.Requests, _ = strconv.Atoi(f[0])
+		case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx or 3xx responses:"):
+			n, _ := strconv.Atoi(f[len(f)-1])
+			r.Errors += n
+			r.FirstErrors = append(r.FirstErrors, strings.TrimSpace(line))
+		case strings.HasPrefix(strings.TrimSpace(line), "Socket errors:"):
+			for i := 2; i+1 < len(f); i += 2 {
+				n, _ := strconv.Atoi(strings.TrimSuffix(f[i+1], ","))
+				r.Errors += n
+			}
+			r.FirstErrors = append(r.FirstErrors, strings.TrimSpace(line))
+		}
+	}
+	if r.P99 == 0 || r.RPS == 0 {
+		b.Fatalf("wrk report not understood:\n%s", out)
+	}
+	return r
 }
