@@ -170,3 +170,49 @@ func TestOIDCDiscoveryIssuerMismatch(t *testing.T) {
 		t.Errorf("discovery of another issuer: %v", err)
 	}
 }
+
+func TestOIDCRoleRules(t *testing.T) {
+	p := newProvider(t)
+	now := time.Now()
+	rules, err := auth.ParseOIDCRules("groups:G-Admins=admin, roles:Seatwise.Manager=sam_manager\n domain:contoso.com=viewer; tid:t-1=sam_integrator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := auth.NewOIDC(auth.OIDCConfig{Issuer: p.issuer, ClientID: "c", RedirectURL: "http://127.0.0.1/cb", Rules: rules,
+		DefaultRole: auth.RoleViewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDefault, _ := auth.NewOIDC(auth.OIDCConfig{Issuer: p.issuer, ClientID: "c", RedirectURL: "http://127.0.0.1/cb", Rules: rules})
+	for _, tc := range []struct {
+		name   string
+		extra  map[string]any
+		want   auth.Role
+		wantOK bool // without a default role
+	}{
+		{"group (case-insensitive)", map[string]any{"groups": []string{"x", "g-admins"}, "preferred_username": "a@fabrikam.com"}, auth.RoleAdmin, true},
+		{"app role", map[string]any{"roles": []string{"Seatwise.Manager"}, "preferred_username": "a@fabrikam.com"}, auth.RoleSAMManager, true},
+		{"first rule wins", map[string]any{"roles": []string{"Seatwise.Manager"}, "groups": []string{"G-Admins"}}, auth.RoleAdmin, true},
+		{"domain", map[string]any{"preferred_username": "Ada@Contoso.com"}, auth.RoleViewer, true},
+		{"domain from email", map[string]any{"email": "ada@contoso.com"}, auth.RoleViewer, true},
+		{"other claim", map[string]any{"tid": "t-1", "preferred_username": "a@fabrikam.com"}, auth.RoleSAMIntegrator, true},
+		{"no rule: default", map[string]any{"preferred_username": "a@fabrikam.com"}, auth.RoleViewer, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := map[string]any{"iss": p.issuer, "aud": "c", "sub": "s", "nonce": "n", "exp": now.Add(time.Hour).Unix()}
+			for k, v := range tc.extra {
+				claims[k] = v
+			}
+			c, err := o.VerifyIDToken(t.Context(), p.sign(t, "RS256", p.kid, claims), "n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, ok := o.RoleFor(c); r != tc.want || !ok {
+				t.Errorf("RoleFor = %s %v, want %s", r, ok, tc.want)
+			}
+			if _, ok := noDefault.RoleFor(c); ok != tc.wantOK {
+				t.Errorf("without a default role: matched %v, want %v", ok, tc.wantOK)
+			}
+		})
+	}
+}
