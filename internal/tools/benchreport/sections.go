@@ -120,9 +120,11 @@ func sections() []Section {
 		},
 		{
 			ID: "load", Title: "API under load",
-			Method: "`seatwise serve`'s handler over 1,000,000 subscriptions, loaded from a second process (the test binary " +
-				"re-executed as a load generator) over loopback by 200 concurrent keep-alive clients for 20 measured seconds " +
-				"after a warm-up, on list and dashboard endpoints.",
+			Method: "`seatwise serve`'s handler over 1,000,000 subscriptions, loaded from a second process over loopback " +
+				"(wrk when it is installed, else the test binary re-executed as a Go load generator) by 200 concurrent " +
+				"keep-alive clients for 20 measured seconds after a 3-second warm-up: 70% subscription listings (twelve filter " +
+				"and sort orders, five pages each by cursor), 30% dashboard answers (HTML page, JSON dashboard, usage report), " +
+				"each with a viewer's API token.",
 			Entries: []Entry{{Pkg: "./internal/web", Bench: "^BenchmarkServeLoad$",
 				Env:      []string{"SEATWISE_LOAD_SUBSCRIPTIONS=1000000", "SEATWISE_LOAD_CLIENTS=200", "SEATWISE_LOAD_SECONDS=20"},
 				QuickEnv: []string{"SEATWISE_LOAD_SUBSCRIPTIONS=2000", "SEATWISE_LOAD_CLIENTS=10", "SEATWISE_LOAD_SECONDS=1"}}},
