@@ -128,6 +128,10 @@ type rangePage struct {
 	err  error
 }
 
+// splitChunkPages is the size, in pages, of the ranges split off the front
+// of a range with many pages left.
+const splitChunkPages = 2
+
 // minSplitSpan is the narrowest createdon span a range is split into.
 const minSplitSpan = 2 * time.Second
 
@@ -393,20 +397,33 @@ func splitRanges(ranges map[int]*rangeState, pageRows int, end time.Time, free i
 			to = end
 		}
 		pos := x.position()
-		pieces := min(free+1, int(x.remaining(end)/float64(pageRows)))
+		pages := x.remaining(end) / float64(pageRows)
 		var points []time.Time
 		prev := pos
-		// Whole UTC days when the span allows: a user's evidence of one day
-		// then comes from one range, aggregated in fewer staged rows.
-		unit := time.Second
-		if to.Sub(pos) >= time.Duration(pieces)*24*time.Hour {
-			unit = 24 * time.Hour
-		}
-		for i := 1; i < pieces; i++ {
-			p := pos.Add(time.Duration(float64(to.Sub(pos)) * float64(i) / float64(pieces))).Truncate(unit)
+		addPoint := func(p time.Time) {
 			if p.Sub(prev) >= minSplitSpan && to.Sub(p) >= minSplitSpan {
 				points = append(points, p)
 				prev = p
+			}
+		}
+		if pages >= float64(free+2)*splitChunkPages {
+			// Chunks of a few pages at the range's front and the rest as
+			// one range: the streams stay close together in time, so a
+			// user's evidence of a day is gathered into few batches.
+			step := time.Duration(float64(to.Sub(pos)) * splitChunkPages / pages)
+			for i := 1; i <= free; i++ {
+				addPoint(pos.Add(step * time.Duration(i)).Truncate(time.Second))
+			}
+		} else {
+			pieces := min(free+1, int(pages))
+			// Whole UTC days when the span allows: a user's evidence of one
+			// day then comes from one range.
+			unit := time.Second
+			if to.Sub(pos) >= time.Duration(pieces)*24*time.Hour {
+				unit = 24 * time.Hour
+			}
+			for i := 1; i < pieces; i++ {
+				addPoint(pos.Add(time.Duration(float64(to.Sub(pos)) * float64(i) / float64(pieces))).Truncate(unit))
 			}
 		}
 		if len(points) == 0 {
