@@ -77,8 +77,8 @@ func TestParallelBackfillKilledEqualsSequential(t *testing.T) {
 	killed := newProfileDB(t, b, dir, "killed.db")
 	rng := rand.New(rand.NewPCG(13, 29))
 	kills, midBackfill := 0, 0
-	for i := 0; i < 12; i++ {
-		if run(killed, 12, time.Duration(float64(full)*(0.1+0.4*rng.Float64()))) {
+	for i := 0; i < 15; i++ {
+		if run(killed, 12, time.Duration(float64(full)*(0.05+0.25*rng.Float64()))) {
 			break
 		}
 		kills++
