@@ -42,6 +42,7 @@ func main() {
 	out := flag.String("o", "BENCHMARKS.md", `file to write ("-" for standard output)`)
 	only := flag.String("only", "", "run only the sections whose id matches this regular expression")
 	verbose := flag.Bool("v", false, "stream the go test output to standard error")
+	replay := flag.String("replay", "", "write the report from the standard error of an earlier run with -v (same sections and sizes) instead of running the benchmarks")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -57,7 +58,17 @@ func main() {
 	if *verbose {
 		log = os.Stderr
 	}
-	rep, err := Run(ctx, Options{Quick: *quick, Only: filter, Log: log, Progress: os.Stderr})
+	o := Options{Quick: *quick, Only: filter, Log: log, Progress: os.Stderr}
+	if *replay != "" {
+		b, err := os.ReadFile(*replay)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: -replay: %v\n", err)
+			os.Exit(2)
+		}
+		st, _ := os.Stat(*replay)
+		o.Replay, o.ReplayEnd, o.Progress = string(b), st.ModTime(), io.Discard
+	}
+	rep, err := Run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
 		os.Exit(1)
@@ -83,11 +94,17 @@ type Options struct {
 	Dir      string         // repository root ("" = current directory)
 	Log      io.Writer      // go test output (nil discards)
 	Progress io.Writer      // one line per benchmark run (nil discards)
+	// Replay, when set, is the standard error of an earlier run with -v
+	// (Log and Progress together): the figures are read from it instead of
+	// running the benchmarks; ReplayEnd is when that run ended.
+	Replay    string
+	ReplayEnd time.Time
 }
 
 // Report is what one run measured.
 type Report struct {
 	Quick    bool
+	Replayed bool // written from the log of the run (-replay)
 	Machine  Machine
 	Start    time.Time
 	Took     time.Duration
@@ -128,6 +145,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Progress = io.Discard
 	}
 	rep := &Report{Quick: o.Quick, Start: time.Now().UTC()}
+	var replayTook time.Duration
 	m, err := machine(ctx, o.Dir)
 	if err != nil {
 		return nil, err
@@ -159,7 +177,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			sr.Commands = append(sr.Commands, command(env, args))
 			start := time.Now()
 			fmt.Fprintf(o.Progress, "%s: %s ", s.ID, command(env, args))
-			output, err := goCmd(ctx, o.Dir, env, args, o.Log)
+			var output []byte
+			var err error
+			if o.Replay != "" {
+				var took time.Duration
+				output, took, err = replayed(o.Replay, s.ID+": "+command(env, args)+" ")
+				replayTook += took
+			} else {
+				output, err = goCmd(ctx, o.Dir, env, args, o.Log)
+			}
 			fmt.Fprintf(o.Progress, "(%s)\n", time.Since(start).Round(time.Second))
 			if o.Quick && e.QuickList {
 				if err != nil || !regexp.MustCompile(`(?m)^Benchmark`).Match(output) {
@@ -192,7 +218,37 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if m2, err := machine(ctx, o.Dir); err == nil {
 		rep.Machine.LoadAfter = m2.LoadBefore
 	}
+	if o.Replay != "" {
+		rep.Replayed = true
+		rep.Took = replayTook
+		rep.Start = o.ReplayEnd.Add(-replayTook).UTC()
+		rep.Machine.LoadBefore, rep.Machine.LoadAfter = "", ""
+	}
 	return rep, nil
+}
+
+var tookRE = regexp.MustCompile(`(?m)^\(([0-9hms.]+)\)$`)
+
+// replayed returns the output of the command that begins with head in the
+// log of an earlier run, up to its "(duration)" line, with that duration;
+// the error says the command failed (its output has a FAIL line) or is
+// not in the log.
+func replayed(log, head string) ([]byte, time.Duration, error) {
+	i := strings.Index(log, head)
+	if i < 0 {
+		return nil, 0, fmt.Errorf("not in the replayed log")
+	}
+	rest := log[i+len(head):]
+	m := tookRE.FindStringSubmatchIndex(rest)
+	if m == nil {
+		return nil, 0, fmt.Errorf("unfinished in the replayed log")
+	}
+	out := rest[:m[0]]
+	took, _ := time.ParseDuration(rest[m[2]:m[3]])
+	if regexp.MustCompile(`(?m)^(FAIL|--- FAIL)`).MatchString(out) {
+		return []byte(out), took, fmt.Errorf("exit status 1")
+	}
+	return []byte(out), took, nil
 }
 
 // goCmd runs the go command in dir with env added, copying its output to

@@ -52,6 +52,43 @@ ok  	github.com/seatwise/seatwise/internal/ingest	50.1s
 	}
 }
 
+// TestParseFailed reads the figures of a benchmark that failed (no result
+// line) from its log.
+func TestParseFailed(t *testing.T) {
+	out := `--- FAIL: BenchmarkFullSync/users=100000,days=27/db=postgres
+    bench_test.go:209: sync phases: subscriptions 41.319s, activity read and staged 42.935s, activity commit 22.357s
+    bench_test.go:218: postgres: full sync 1m46.646s (599 requests, 1830908 audit rows), peak RSS 291.9 MB; floor 13.852s (100000 users, 1830908 audit rows, peak RSS 37.8 MB); ratio 7.70
+    bench_test.go:127: peak RSS 291.9 MB, target < 256 MB
+--- FAIL: BenchmarkFullSync/users=100000,days=27
+--- FAIL: BenchmarkOther
+    x_test.go:1: nothing to read
+BenchmarkFullSync/users=10000/db=postgres-2       	       1	18972943892 ns/op	         2.593 ratio
+FAIL
+`
+	got, err := Parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Result{
+		{Name: "BenchmarkFullSync/users=100000,days=27/db=postgres", N: 1, Metrics: []Metric{{41.319, "subs-s"}, {42.935, "read-s"}, {22.357, "commit-s"},
+			{106.646, "wall-s"}, {1830908, "audit-rows"}, {291.9, "peak-RSS-MB"}, {13.852, "floor-s"}, {7.7, "ratio"}}},
+		{Name: "BenchmarkFullSync/users=10000/db=postgres", N: 1, Metrics: []Metric{{18972943892, "ns/op"}, {2.593, "ratio"}}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Parse: %+v", got)
+	}
+	for i := range want {
+		if got[i].Name != want[i].Name || len(got[i].Metrics) != len(want[i].Metrics) {
+			t.Fatalf("result %d: %+v, want %+v", i, got[i], want[i])
+		}
+		for j, m := range want[i].Metrics {
+			if g := got[i].Metrics[j]; g.Unit != m.Unit || g.Value-m.Value > 1e-9 || m.Value-g.Value > 1e-9 {
+				t.Errorf("result %d metric %d: %+v, want %+v", i, j, g, m)
+			}
+		}
+	}
+}
+
 func TestFormat(t *testing.T) {
 	for _, tc := range []struct {
 		got, want string

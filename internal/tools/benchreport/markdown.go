@@ -19,13 +19,20 @@ func (r *Report) Markdown() string {
 		"the benchmarks ran one after the other on the same machine, so that their figures compare. Regenerate this file with that "+
 		"command from the repository root (`-quick` checks the tool and every benchmark at small sizes in a few minutes; "+
 		"`-only REGEXP` runs some sections, by id).\n\n", r.Start.Format("2006-01-02 15:04"), r.Took.Round(1e9))
+	if r.Replayed {
+		b.WriteString("This file was written from that run's log (`-v` output) with `-replay LOG`, which reads the same figures " +
+			"without running the benchmarks again.\n\n")
+	}
 
 	m := r.Machine
 	b.WriteString("## Machine\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| CPU | %s |\n| logical CPUs | %d |\n| memory | %s |\n| Go | %s (%s) |\n", orDash(m.CPU), m.Cores, orDash(m.Memory), m.Go, m.OS)
 	fmt.Fprintf(&b, "| PostgreSQL | %s, a throwaway local cluster started by `internal/pgtest` |\n", orDash(m.PostgreSQL))
 	b.WriteString("| SQLite | `modernc.org/sqlite` (pure Go), a file in a temporary directory |\n")
-	fmt.Fprintf(&b, "| load average (1, 5, 15 min) | %s at the start, %s at the end |\n\n", orDash(m.LoadBefore), orDash(m.LoadAfter))
+	if m.LoadBefore != "" {
+		fmt.Fprintf(&b, "| load average (1, 5, 15 min) | %s at the start, %s at the end |\n", m.LoadBefore, orDash(m.LoadAfter))
+	}
+	b.WriteString("\n")
 
 	b.WriteString("## Method\n\n")
 	b.WriteString("- Each figure comes from a Go benchmark (`go test -bench`) that reports it with `b.ReportMetric`; the tool runs " +

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Result is one line of `go test -bench` output: a benchmark's name (the
@@ -58,10 +60,16 @@ var procSuffix = regexp.MustCompile(`-[0-9]+$`)
 
 // Parse reads `go test -bench` output and returns its result lines; every
 // other line (logs, PASS, ok) is skipped. A result line is a name starting
-// with "Benchmark", an iteration count, then value-unit pairs.
+// with "Benchmark", an iteration count, then value-unit pairs. A benchmark
+// that failed has no result line; when its log states its figures (see
+// logFigures) they are returned as its result.
 func Parse(r io.Reader) ([]Result, error) {
-	var out []Result
-	sc := bufio.NewScanner(r)
+	all, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	out := failedResults(string(all))
+	sc := bufio.NewScanner(bytes.NewReader(all))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -87,4 +95,69 @@ func Parse(r io.Reader) ([]Result, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// A benchmark that fails (b.Errorf, e.g. a target it asserts) prints no
+// result line, only "--- FAIL: NAME" and its log. For the benchmarks whose
+// log states their figures, those are read from the log instead.
+var logFigures = []struct {
+	re    *regexp.Regexp
+	units []string // per submatch; "" skips it
+}{
+	// BenchmarkFullSync (internal/ingest): "sqlite: full sync 11.371s (191
+	// requests, 674099 audit rows), peak RSS 352.1 MB; floor 4.831s (…);
+	// ratio 2.35" and "sync phases: subscriptions 769ms, activity read and
+	// staged 7.02s, activity commit 3.523s".
+	{regexp.MustCompile(`full sync (\S+) \((\d+) requests, (\d+) audit rows\), peak RSS ([0-9.]+) MB; floor (\S+) \(.*\); ratio ([0-9.]+)`),
+		[]string{"wall-s", "", "audit-rows", "peak-RSS-MB", "floor-s", "ratio"}},
+	{regexp.MustCompile(`sync phases: subscriptions (\S+), activity read and staged (\S+), activity commit (\S+)`),
+		[]string{"subs-s", "read-s", "commit-s"}},
+}
+
+// parseFigure reads a number or a Go duration (as seconds).
+func parseFigure(s string) (float64, bool) {
+	if v, err := strconv.ParseFloat(s, 64); err == nil {
+		return v, true
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return d.Seconds(), true
+	}
+	return 0, false
+}
+
+// failedResults returns results for the failed benchmarks of out whose log
+// states their figures (see logFigures), and the failure messages.
+func failedResults(out string) []Result {
+	var res []Result
+	var cur *Result
+	flush := func() {
+		if cur != nil && len(cur.Metrics) > 0 {
+			res = append(res, *cur)
+		}
+		cur = nil
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if name, ok := strings.CutPrefix(line, "--- FAIL: "); ok {
+			flush()
+			cur = &Result{Name: procSuffix.ReplaceAllString(strings.Fields(name)[0], ""), N: 1}
+			continue
+		}
+		if cur == nil || !strings.HasPrefix(line, "    ") {
+			flush()
+			continue
+		}
+		for _, lf := range logFigures {
+			m := lf.re.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			for i, u := range lf.units {
+				if v, ok := parseFigure(m[i+1]); ok && u != "" {
+					cur.Metrics = append(cur.Metrics, Metric{Value: v, Unit: u})
+				}
+			}
+		}
+	}
+	flush()
+	return res
 }
