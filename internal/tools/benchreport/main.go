@@ -209,6 +209,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				sr.Missing = append(sr.Missing, fmt.Sprintf("no benchmark matching `%s` in %s reported a result (not written yet, or skipped: no PostgreSQL?)%s",
 					e.Bench, e.Pkg, tail(output)))
 			}
+			for i := range rs {
+				rs[i].Pkg = e.Pkg
+			}
 			sr.Results = append(sr.Results, rs...)
 		}
 		sortByDB(sr.Results)

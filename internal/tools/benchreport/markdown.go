@@ -21,7 +21,8 @@ func (r *Report) Markdown() string {
 		"`-only REGEXP` runs some sections, by id).\n\n", r.Start.Format("2006-01-02 15:04"), r.Took.Round(1e9))
 	if r.Replayed {
 		b.WriteString("This file was written from that run's log (`-v` output) with `-replay LOG`, which reads the same figures " +
-			"without running the benchmarks again.\n\n")
+			"without running the benchmarks again (the log does not record the load average; the machine was shared with " +
+			"other builds and tests during the run).\n\n")
 	}
 
 	m := r.Machine
@@ -134,6 +135,16 @@ func num(v float64) string {
 	default:
 		return strconv.FormatFloat(v, 'g', 3, 64)
 	}
+}
+
+// precise formats a figure compared with a target: as num, but with one
+// decimal from 100 up, so that 255.9 is not shown as the limit 256.
+func precise(v float64) string {
+	if a := math.Abs(v); a >= 100 && v != math.Trunc(v) && a < 1e15 {
+		i, f := math.Modf(math.Round(v*10) / 10)
+		return thousands(strconv.FormatInt(int64(i), 10)) + "." + strconv.Itoa(int(math.Abs(math.Round(f*10))))
+	}
+	return num(v)
 }
 
 // fixed formats a measured quantity (seconds, megabytes) with three

@@ -17,6 +17,7 @@ type Result struct {
 	Name    string
 	N       int
 	Metrics []Metric
+	Pkg     string // the package it ran in (set by Run)
 }
 
 // Metric is one value of a result with its unit (ns/op, or a unit given

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 )
@@ -48,7 +49,7 @@ type Target struct {
 
 // below checks value < limit.
 func below(what string, value, limit float64, unit string) Target {
-	t := Target{What: what, Target: "< " + num(limit) + unit, Figure: num(value) + unit, Met: value < limit}
+	t := Target{What: what, Target: "< " + num(limit) + unit, Figure: precise(value) + unit, Met: value < limit}
 	if !t.Met {
 		t.Miss = fmt.Sprintf("by %s%s (%s×)", num(value-limit), unit, num(value/limit))
 	}
@@ -390,8 +391,18 @@ func renderGeneric(b *strings.Builder, rs []Result) {
 		b.WriteString(" " + unitTitle(u) + " |")
 	}
 	b.WriteString("\n|---|" + strings.Repeat("---|", len(units)) + "\n")
+	// Benchmarks of the same name in several packages (the store's, one per
+	// database) are told apart by their package.
+	pkgs := map[string]bool{}
 	for _, r := range rs {
-		b.WriteString("| " + r.Name + " |")
+		pkgs[r.Pkg] = true
+	}
+	for _, r := range rs {
+		name := r.Name
+		if len(pkgs) > 1 && r.Pkg != "" {
+			name += " (" + path.Base(r.Pkg) + ")"
+		}
+		b.WriteString("| " + name + " |")
 		for _, u := range units {
 			v, ok := r.Get(u)
 			cell := ""
