@@ -212,10 +212,12 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 // DefaultStageBatchRows is how many aggregated evidence rows an activity run
 // gathers, over consecutive audit pages, before it stages them with its
 // checkpoint in one transaction: fewer, larger transactions write less (a
-// batch of 100,000 rows stages several times faster per row than one of
-// 20,000, and merges more of a day's events), the batch stays about 16 MB,
-// and an interrupted run repeats at most one batch of pages.
-const DefaultStageBatchRows = 100000
+// batch of 40,000 rows stages faster per row than one of 20,000, and merges
+// more of a day's events), while up to three batches (one gathered, one
+// waiting, one being written by the parallel backfill) stay well inside the
+// sync's memory target; 100,000 took a 100,000-user sync past 256 MB. An
+// interrupted run repeats at most one batch of pages.
+const DefaultStageBatchRows = 40000
 
 // readAudits reads the audit pages of one environment from cp.Next,
 // fetching up to auditPagesAhead pages ahead while one is aggregated and staged,
