@@ -283,7 +283,10 @@ func printCandidate(a *App, f Format, r CandidateRow) error {
 }
 
 func newCandidatesReclaim(a *App) *cobra.Command {
-	cmd := &cobra.Command{Use: "reclaim ID", Short: "Remove a candidate's licence now (dry run, staleness and cap checks apply)", Args: cobra.ExactArgs(1)}
+	cmd := &cobra.Command{Use: "reclaim ID...", Short: "Remove candidates' licences now (dry run, staleness and cap checks apply; several IDs are one run for the cap)",
+		Long: "Remove the licences of one or more removal candidates now. Several IDs are one run: the per-run cap (count, and percentage " +
+			"of each SKU's seats) applies to all of them together, and a batch over it is refused as a whole, changing nothing, unless --override-cap.",
+		Args: cobra.MinimumNArgs(1)}
 	reason := cmd.Flags().String("reason", "", "why (stored with the transition)")
 	override := cmd.Flags().Bool("override-cap", false, "remove even if this exceeds the per-run cap")
 	output := OutputFlag(cmd)
@@ -292,9 +295,11 @@ func newCandidatesReclaim(a *App) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		id, err := parseRecordID(args[0], "candidate")
-		if err != nil {
-			return err
+		ids := make([]int64, len(args))
+		for i, arg := range args {
+			if ids[i], err = parseRecordID(arg, "candidate"); err != nil {
+				return err
+			}
 		}
 		ctx := cmd.Context()
 		st, e, err := a.reclaimEngine(ctx, cmd)
@@ -302,7 +307,12 @@ func newCandidatesReclaim(a *App) *cobra.Command {
 			return err
 		}
 		defer st.Close()
-		res, err := e.Reclaim(ctx, id, cliActor(), *reason, reclaim.RunOptions{OverrideCap: *override})
+		opt := reclaim.RunOptions{OverrideCap: *override}
+		if len(ids) > 1 {
+			return reclaimMany(cmd, a, f, st, e, ids, *reason, opt)
+		}
+		id := ids[0]
+		res, err := e.Reclaim(ctx, id, cliActor(), *reason, opt)
 		if err != nil {
 			return err
 		}
@@ -326,4 +336,49 @@ func newCandidatesReclaim(a *App) *cobra.Command {
 		return err
 	}
 	return cmd
+}
+
+// reclaimMany reclaims several candidates as one run (one cap check for the
+// batch) and prints a row per candidate it could read; candidates that
+// failed or were blocked make the command fail after printing.
+func reclaimMany(cmd *cobra.Command, a *App, f Format, st store.Store, e *reclaim.Engine, ids []int64, reason string, opt reclaim.RunOptions) error {
+	ctx := cmd.Context()
+	res, err := e.ReclaimMany(ctx, ids, cliActor(), reason, opt)
+	if res == nil {
+		return err
+	}
+	n, nerr := loadNames(ctx, st)
+	if nerr != nil {
+		return nerr
+	}
+	pr := NewPrinter(a.Stdout, f, candidateColumns...)
+	var problems []string
+	for _, it := range res.Items {
+		switch {
+		case it.Err != nil:
+			problems = append(problems, fmt.Sprintf("candidate %d: %s", it.ID, sam.ErrorMessage(it.Err)))
+		case it.Blocked != "":
+			problems = append(problems, fmt.Sprintf("candidate %d: %s", it.ID, it.Blocked))
+		}
+		if it.Candidate == nil {
+			continue
+		}
+		r := candidateRow(it.Candidate, n)
+		if perr := pr.Row(r, r.cells()...); perr != nil {
+			return perr
+		}
+	}
+	if perr := pr.Close(); perr != nil {
+		return perr
+	}
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return sam.Errorf(sam.ECONFLICT, "%d of %d candidate(s) not reclaimed: %s", len(problems), len(res.Items), strings.Join(problems, "; "))
+	}
+	if f == FormatTable {
+		_, err = fmt.Fprintln(a.Stdout, res.Summary())
+	}
+	return err
 }

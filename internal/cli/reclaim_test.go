@@ -131,6 +131,34 @@ func TestReclaimCommands(t *testing.T) {
 			t.Errorf("the tenant was written to: %s", k)
 		}
 	}
+	// Several IDs are one run for the cap: a batch over it is refused as a
+	// whole, naming the SKU, the count and the limit.
+	if len(cands) < 2 {
+		t.Fatalf("%d candidates, the batch needs 2", len(cands))
+	}
+	other := strconv.FormatInt(cands[1].ID, 10)
+	for _, tc := range []struct{ count, pct, want string }{
+		{"1", "100", "2 removal(s) due but the cap is 1 per run"},
+		{"1000", "1", "the cap is 1% of its"},
+	} {
+		e.ok("", "reclaim", "settings", "--cap-count", tc.count, "--cap-percent", tc.pct)
+		_, errs, code := e.run("", "candidates", "reclaim", cid, other, "--now", now)
+		if code != sam.ExitConflict || !strings.Contains(errs, tc.want) || !strings.Contains(errs, "nothing was removed") {
+			t.Errorf("batch over the cap (%s, %s%%): exit %d %s", tc.count, tc.pct, code, errs)
+		}
+		var still CandidateDetail
+		if err := json.Unmarshal([]byte(e.ok("", "candidates", "show", other, "-o", "json")), &still); err != nil {
+			t.Fatal(err)
+		}
+		if still.State != "ready" || len(still.Transitions) != 1 {
+			t.Errorf("a refused batch changed candidate %s: %s, %d transitions", other, still.State, len(still.Transitions))
+		}
+	}
+	for k := range srv.Counters().Requests {
+		if strings.Contains(k, "assignLicense") || strings.Contains(k, "DELETE") {
+			t.Errorf("the tenant was written to: %s", k)
+		}
+	}
 	// Skip, then skipping again conflicts.
 	var skipped CandidateRow
 	if err := json.Unmarshal([]byte(e.ok("", "candidates", "skip", cid, "--reason", "keeps it", "-o", "json")), &skipped); err != nil {

@@ -277,14 +277,41 @@ func (e *Engine) Staleness(ctx context.Context, p *sam.Profile, set store.Reclai
 	return "", nil
 }
 
-// capCheck returns why removing the candidates in one run exceeds the cap,
-// "" when it does not.
-func (e *Engine) capCheck(ctx context.Context, p *sam.Profile, set store.ReclaimSettings, cands []*store.Candidate) (string, error) {
-	if len(cands) > set.CapCount {
-		return fmt.Sprintf("%d removal(s) due but the cap is %d per run", len(cands), set.CapCount), nil
+// batch is the removals of one run (or one batch reclaim) in one profile.
+type batch struct {
+	p     *sam.Profile
+	cands []*store.Candidate
+}
+
+// capCheck returns why removing the candidates of batches in one run
+// exceeds the cap, "" when it does not: the count cap applies to all of
+// them together, the percentage cap to each profile's SKU.
+func (e *Engine) capCheck(ctx context.Context, set store.ReclaimSettings, batches []batch) (string, error) {
+	n := 0
+	for _, b := range batches {
+		n += len(b.cands)
 	}
+	if n > set.CapCount {
+		return fmt.Sprintf("%d removal(s) due but the cap is %d per run", n, set.CapCount), nil
+	}
+	for _, b := range batches {
+		if why, err := e.percentCap(ctx, b.p, set, b.cands); why != "" || err != nil {
+			return why, err
+		}
+	}
+	return "", nil
+}
+
+// percentCap returns why removing cands exceeds CapPercent of a SKU's seats
+// in profile p (latest prepaid enabled units, else open subscriptions), ""
+// when it does not.
+func (e *Engine) percentCap(ctx context.Context, p *sam.Profile, set store.ReclaimSettings, cands []*store.Candidate) (string, error) {
 	per := map[string]int{}
+	var skus []string
 	for _, c := range cands {
+		if per[c.SKUID] == 0 {
+			skus = append(skus, c.SKUID)
+		}
 		per[c.SKUID]++
 	}
 	now := e.now()
@@ -296,8 +323,8 @@ func (e *Engine) capCheck(ctx context.Context, p *sam.Profile, set store.Reclaim
 	for _, u := range units { // ordered by day: the newest count wins
 		seats[u.SKUID] = u.Enabled
 	}
-	for sku, n := range per {
-		total := seats[sku]
+	for _, sku := range skus {
+		n, total := per[sku], seats[sku]
 		if total == 0 {
 			subs, err := e.Store.Subscriptions(ctx, store.SubscriptionFilter{ProfileID: p.ID, SKUID: sku, OpenOnly: true})
 			if err != nil {
@@ -313,8 +340,49 @@ func (e *Engine) capCheck(ctx context.Context, p *sam.Profile, set store.Reclaim
 	return "", nil
 }
 
+// enforceCap applies the cap to the removals of batches: "" when they may
+// go ahead (within the cap, or over it with opt.OverrideCap, which is
+// written to the audit log), else why nothing may be removed.
+func (e *Engine) enforceCap(ctx context.Context, set store.ReclaimSettings, batches []batch, opt RunOptions) (string, error) {
+	why, err := e.capCheck(ctx, set, batches)
+	if err != nil || why == "" {
+		return "", err
+	}
+	if !opt.OverrideCap {
+		return why + "; nothing was removed: raise the cap or override it explicitly for one run", nil
+	}
+	e.audit(ctx, opt.Actor, "reclaim.cap_override", nil, 200, fmt.Sprintf("profile %s: %s; overridden", profileNames(batches), why))
+	return "", nil
+}
+
+// profileNames names the profiles of batches, comma-separated.
+func profileNames(batches []batch) string {
+	names := make([]string, len(batches))
+	for i, b := range batches {
+		names[i] = b.p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// block records why the removal of cands was held back: in res.Blocked (the
+// returned text), the audit log and each candidate's Message.
+func (e *Engine) block(ctx context.Context, p *sam.Profile, cands []*store.Candidate, actor, why string, res *RunResult) string {
+	res.Blocked = blockedPrefix + why
+	e.audit(ctx, actor, "reclaim.blocked", nil, 409, fmt.Sprintf("profile %s: %s", p.Name, why))
+	for _, c := range cands {
+		if c.Message == res.Blocked {
+			continue
+		}
+		c.Message = res.Blocked
+		if err := e.Store.UpdateCandidate(ctx, c, c.State, nil); err != nil && !sam.IsCode(err, sam.ECONFLICT) {
+			e.log().Error("blocked message not stored", "candidate", c.ID, "err", err)
+		}
+	}
+	return res.Blocked
+}
+
 // revoke removes the licences of candidates in awaiting_revocation, after
-// the safety checks.
+// the safety checks (dry run, staleness, cap).
 func (e *Engine) revoke(ctx context.Context, p *sam.Profile, set store.ReclaimSettings, cands []*store.Candidate, opt RunOptions, res *RunResult) error {
 	if set.DryRun {
 		for _, c := range cands {
@@ -322,36 +390,18 @@ func (e *Engine) revoke(ctx context.Context, p *sam.Profile, set store.ReclaimSe
 		}
 		return nil
 	}
-	block := func(why string) {
-		res.Blocked = blockedPrefix + why
-		e.audit(ctx, opt.Actor, "reclaim.blocked", nil, 409, fmt.Sprintf("profile %s: %s", p.Name, why))
-		for _, c := range cands {
-			if c.Message == res.Blocked {
-				continue
-			}
-			c.Message = res.Blocked
-			if err := e.Store.UpdateCandidate(ctx, c, c.State, nil); err != nil && !sam.IsCode(err, sam.ECONFLICT) {
-				e.log().Error("blocked message not stored", "candidate", c.ID, "err", err)
-			}
-		}
-	}
 	why, err := e.Staleness(ctx, p, set)
 	if err != nil {
 		return err
 	}
-	if why != "" {
-		block(why)
-		return nil
-	}
-	if why, err = e.capCheck(ctx, p, set, cands); err != nil {
-		return err
-	}
-	if why != "" {
-		if !opt.OverrideCap {
-			block(why + "; nothing was removed: raise the cap or override it explicitly for one run")
-			return nil
+	if why == "" {
+		if why, err = e.enforceCap(ctx, set, []batch{{p, cands}}, opt); err != nil {
+			return err
 		}
-		e.audit(ctx, opt.Actor, "reclaim.cap_override", nil, 200, fmt.Sprintf("profile %s: %s; overridden", p.Name, why))
+	}
+	if why != "" {
+		e.block(ctx, p, cands, opt.Actor, why, res)
+		return nil
 	}
 	g, err := e.graph(ctx, p)
 	if err != nil {

@@ -604,9 +604,11 @@ func apiCandidateAction(s *Server, w http.ResponseWriter, r *http.Request) error
 const maxBulk = 500
 
 // bulk applies one action to several candidates, each on its own: a
-// failure of one does not stop the others. A bulk reclaim of more
-// candidates than the per-run cap count is refused as a whole unless the
-// cap is explicitly overridden.
+// failure of one does not stop the others. A bulk reclaim is one run of
+// the engine (reclaim.Engine.ReclaimMany): both caps (count, and percentage
+// of each SKU's seats) apply to the whole batch, which is refused as a
+// whole (ECONFLICT, nothing changed) unless the cap is explicitly
+// overridden.
 func (s *Server) bulk(ctx context.Context, in BulkCandidateAction, who string) (BulkResult, error) {
 	out := BulkResult{Results: []ActionResult{}}
 	if len(in.IDs) == 0 {
@@ -619,14 +621,8 @@ func (s *Server) bulk(ctx context.Context, in BulkCandidateAction, who string) (
 		return out, sam.Errorf(sam.EINVALID, "action %q: want one of %s", in.Action, strings.Join(candidateActions, ", "))
 	}
 	e := s.reclaimEngine()
-	if in.Action == actReclaim && !in.OverrideCap {
-		set, err := e.Settings(ctx)
-		if err != nil {
-			return out, err
-		}
-		if !set.DryRun && len(in.IDs) > set.CapCount {
-			return out, sam.Errorf(sam.ECONFLICT, "removal blocked: %d removals asked but the cap is %d per run; nothing was removed: choose fewer, raise the cap or override it explicitly", len(in.IDs), set.CapCount)
-		}
+	if in.Action == actReclaim {
+		return s.bulkReclaim(ctx, e, in, who)
 	}
 	seen := map[int64]bool{}
 	for _, id := range in.IDs {
@@ -635,15 +631,41 @@ func (s *Server) bulk(ctx context.Context, in BulkCandidateAction, who string) (
 		}
 		seen[id] = true
 		res, err := s.act(ctx, e, id, CandidateAction{Action: in.Action, Reason: in.Reason, OverrideCap: in.OverrideCap}, who)
-		if err != nil {
-			res.Error = &ErrorDetail{Code: string(sam.ErrorCode(err)), Message: sam.ErrorMessage(err)}
-			out.Failed++
-		} else {
-			out.Succeeded++
-		}
-		out.Results = append(out.Results, res)
+		out.add(res, err)
 	}
 	return out, nil
+}
+
+// add counts one candidate's result.
+func (b *BulkResult) add(res ActionResult, err error) {
+	if err != nil {
+		res.OK, res.Error = false, &ErrorDetail{Code: string(sam.ErrorCode(err)), Message: sam.ErrorMessage(err)}
+		b.Failed++
+	} else {
+		b.Succeeded++
+	}
+	b.Results = append(b.Results, res)
+}
+
+// bulkReclaim reclaims the candidates as one batch.
+func (s *Server) bulkReclaim(ctx context.Context, e *reclaim.Engine, in BulkCandidateAction, who string) (BulkResult, error) {
+	out := BulkResult{Results: []ActionResult{}}
+	rr, err := e.ReclaimMany(ctx, in.IDs, who, in.Reason, reclaim.RunOptions{OverrideCap: in.OverrideCap})
+	if rr == nil {
+		return out, err
+	}
+	for _, it := range rr.Items {
+		res := ActionResult{ID: it.ID, DryRun: rr.DryRun, Blocked: it.Blocked}
+		if it.Planned != "" {
+			res.Planned = []string{it.Planned}
+		}
+		if it.Candidate != nil {
+			res.State, res.Message = string(it.Candidate.State), it.Candidate.Message
+		}
+		res.OK = it.Err == nil
+		out.add(res, it.Err)
+	}
+	return out, err
 }
 
 func apiCandidatesBulk(s *Server, w http.ResponseWriter, r *http.Request) error {
@@ -932,7 +954,7 @@ func (s *Server) reclaimRoutes() []*Route {
 			Summary: "Act on a removal candidate: approve, deny, keep, release, skip, requeue, reclaim or undo",
 			Body:    CandidateAction{}, Resp: ActionResult{}, Handler: apiCandidateAction},
 		{Method: "POST", Path: "/api/v1/candidates/actions", Access: managers, API: true, Tag: "reclamation",
-			Summary: "Act on several removal candidates at once (each on its own; a bulk reclaim above the cap needs override_cap)",
+			Summary: "Act on several removal candidates at once (each on its own; a bulk reclaim is one run: above the count or percentage cap it is refused as a whole unless override_cap)",
 			Body:    BulkCandidateAction{}, Resp: BulkResult{}, Handler: apiCandidatesBulk},
 		{Method: "GET", Path: "/api/v1/rules", Access: anyRole, API: true, Tag: "reclamation", Summary: "List reclamation rules",
 			Query: []Param{{Name: "profile", Type: "string", Doc: "profile name"}}, Resp: []RuleJSON{}, Handler: apiRules},

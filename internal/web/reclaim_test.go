@@ -267,13 +267,68 @@ func testReclaimAPI(t *testing.T, mk maker) {
 	if r := b.do(nil, "PATCH", "/api/v1/reclaim/settings", web.ReclaimSettingsPatch{CapPercent: &bad}, bearer(b.token(auth.RoleAdmin))); r.status != 400 {
 		t.Errorf("invalid settings: %d", r.status)
 	}
-	// A bulk reclaim above the cap is refused as a whole.
-	ids := make([]int64, 6)
-	for i := range ids {
-		ids[i] = int64(i + 1)
+	// A bulk reclaim is one run for the cap: above it (count, or percentage
+	// of the SKU's 6 seats) it is refused as a whole and changes nothing.
+	open := []int64{f.cands[1].ID, f.cands[2].ID} // ready; the others are closed
+	for _, tc := range []struct {
+		name       string
+		count, pct int
+		want       []string
+	}{
+		{"percentage", 5, 10, []string{"removal blocked: 2 removal(s) of SKU " + salesSKU + " due but the cap is 10% of its 6 seats (0)", "nothing was removed"}},
+		{"count", 1, 100, []string{"removal blocked: 2 removal(s) due but the cap is 1 per run", "nothing was removed"}},
+	} {
+		set := web.ReclaimSettingsPatch{CapCount: &tc.count, CapPercent: &tc.pct}
+		if r := b.do(nil, "PATCH", "/api/v1/reclaim/settings", set, bearer(b.token(auth.RoleAdmin))); r.status != 200 {
+			t.Fatalf("%s: settings: %d %s", tc.name, r.status, r.body)
+		}
+		ids := append(open, f.cands[0].ID, 99999) // closed and missing ones do not count
+		r := b.do(nil, "POST", "/api/v1/candidates/actions", web.BulkCandidateAction{IDs: ids, Action: "reclaim"}, mgr)
+		var e web.ErrorBody
+		r.json(t, &e)
+		if r.status != 409 || e.Error.Code != "conflict" {
+			t.Errorf("%s: bulk reclaim above the cap: %d %s", tc.name, r.status, r.body)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(e.Error.Message, w) {
+				t.Errorf("%s: refusal %q lacks %q", tc.name, e.Error.Message, w)
+			}
+		}
+		for _, id := range open {
+			c, err := b.st.Candidate(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.State != store.StateReady {
+				t.Errorf("%s: a refused bulk reclaim moved candidate %d to %s", tc.name, id, c.State)
+			}
+		}
 	}
-	if r := b.do(nil, "POST", "/api/v1/candidates/actions", web.BulkCandidateAction{IDs: ids, Action: "reclaim"}, mgr); r.status != 409 || !strings.Contains(string(r.body), "cap is 5") {
-		t.Errorf("bulk reclaim above the cap: %d %s", r.status, r.body)
+	// Overridden, the batch goes ahead as far as the other checks allow:
+	// the seeded profile has no activity run, so the removals wait.
+	var over web.BulkResult
+	r = b.do(nil, "POST", "/api/v1/candidates/actions", web.BulkCandidateAction{IDs: open, Action: "reclaim", Reason: "licence review", OverrideCap: true}, mgr)
+	r.json(t, &over)
+	if r.status != 200 || over.Succeeded != 2 || over.Failed != 0 || len(over.Results) != 2 {
+		t.Fatalf("overridden bulk reclaim: %d %s", r.status, r.body)
+	}
+	for _, res := range over.Results {
+		if res.State != "awaiting_revocation" || !strings.Contains(res.Blocked, "no finished activity run") {
+			t.Errorf("overridden bulk reclaim result %+v", res)
+		}
+	}
+	audit, err := b.st.AuditEntries(t.Context(), store.AuditFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overrides := 0
+	for _, a := range audit {
+		if a.Action == "reclaim.cap_override" && a.Actor == "token:t-sam_manager" && strings.Contains(a.Detail, "2 removal(s) due but the cap is 1 per run; overridden") {
+			overrides++
+		}
+	}
+	if overrides != 1 {
+		t.Errorf("%d cap override audit entries, want 1", overrides)
 	}
 	var status web.StatusJSON
 	b.do(nil, "GET", "/api/v1/status", nil, viewer).json(t, &status)
@@ -504,5 +559,15 @@ func TestReclaimPages(t *testing.T) {
 	}
 	if set.DryRun || set.CapCount != 7 || set.CapPercent != 5 || set.StalenessLimit != 24*time.Hour || set.UndoWindow != 10*24*time.Hour {
 		t.Errorf("settings %+v", set)
+	}
+	// A bulk reclaim over the percentage cap (5% of 5 seats allows none)
+	// comes back with the refusal and changes nothing.
+	loc = post("/candidates/bulk", url.Values{"id": {fmt.Sprint(f.cands[0].ID)}, "action": {"reclaim"}, "return": {"/candidates?open=true"}})
+	if !strings.Contains(loc, "error=") {
+		t.Errorf("bulk reclaim over the cap: redirect %s, want an error", loc)
+	}
+	get(loc, "removal blocked: 1 removal(s) of SKU "+salesSKU+" due but the cap is 5% of its 5 seats (0); nothing was removed")
+	if c, err := b.st.Candidate(t.Context(), f.cands[0].ID); err != nil || c.State != store.StateAwaitingApproval {
+		t.Errorf("a refused bulk reclaim changed the candidate: %+v, %v", c, err)
 	}
 }
