@@ -170,15 +170,24 @@ func SortPositions(ps []sam.Position) {
 // position, so that trends and forecasts can be drawn. Refused models are
 // the run's warnings, and the returned error (EINVALID, after the snapshot
 // of the others is stored) lists them. A failure to compute finishes the
-// run as failed.
+// run as failed. Only one reconciliation of a profile runs at a time (a
+// second one waits, see store.ReconciliationStore.StartReconciliation); a
+// run an earlier process left running when it died is closed as failed
+// ("interrupted: superseded by run N").
 func Reconcile(ctx context.Context, st store.Store, p *sam.Profile, opt Options) (*sam.Run, *Result, error) {
 	if opt.AsOf.IsZero() {
 		opt.AsOf = time.Now()
 	}
 	r := &sam.Run{ProfileID: p.ID, Kind: sam.RunReconciliation, Full: true}
-	if err := st.StartRun(ctx, r); err != nil {
+	// One reconciliation per profile at a time: StartReconciliation waits
+	// for another one still executing, and closes as failed the runs left
+	// running by processes that died mid-run (nothing to resume: a
+	// reconciliation recomputes everything from the data).
+	_, release, err := st.StartReconciliation(ctx, r)
+	if err != nil {
 		return nil, nil, err
 	}
+	defer release()
 	res, err := Compute(ctx, st, p, opt)
 	if err != nil {
 		r.Status, r.Error = sam.RunFailed, sam.ErrorMessage(err)

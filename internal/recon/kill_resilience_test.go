@@ -65,7 +65,9 @@ func positionsJSON(t *testing.T, ps []sam.Position) string {
 // again and again, on SQLite and PostgreSQL. Afterwards the database opens,
 // every reconciliation that finished has a complete snapshot equal to a
 // reconciliation computed without kills, a killed one left no position
-// behind, and reconciling again (the restart) stores that same position.
+// behind and was closed as failed ("interrupted: superseded by run N") by
+// the next reconciliation, and reconciling again (the restart) stores that
+// same position and leaves no reconciliation run running.
 // SEATWISE_RESILIENCE_KILLS sets the number of kills (default 6) and
 // SEATWISE_RESILIENCE_SUBSCRIPTIONS the profile's size (default 60000);
 // SEATWISE_RESILIENCE_SEED repeats the kill times of a logged run.
@@ -119,7 +121,10 @@ func TestKillDuringReconciliation(t *testing.T) {
 			t.Logf("kill times drawn with seed %d (SEATWISE_RESILIENCE_SEED repeats them)", seed)
 			midRun := 0
 			for k := range kills {
-				running := reconRuns(t, st, p.ID, sam.RunRunning)
+				before := map[int64]bool{}
+				for _, r := range reconRuns(t, st, p.ID, sam.RunRunning) {
+					before[r.ID] = true
+				}
 				c := startReconChild(t, url)
 				// Let it finish k%2 reconciliations first, then kill it at
 				// a random moment of the next one.
@@ -129,8 +134,12 @@ func TestKillDuringReconciliation(t *testing.T) {
 				c.wait(t, "start")
 				time.Sleep(time.Duration(rng.Int64N(int64(window))))
 				c.kill(t)
-				if len(reconRuns(t, st, p.ID, sam.RunRunning)) > len(running) {
-					midRun++
+				// The child's first reconciliation closed the run the
+				// previous kill left; a new running one is this kill's.
+				for _, r := range reconRuns(t, st, p.ID, sam.RunRunning) {
+					if !before[r.ID] {
+						midRun++
+					}
 				}
 			}
 			t.Logf("%d kills, %d during a reconciliation (window %v)", kills, midRun, window)
@@ -171,9 +180,25 @@ func TestKillDuringReconciliation(t *testing.T) {
 			for id, ps := range byRun {
 				t.Errorf("run %d, not succeeded, has %d positions", id, len(ps))
 			}
-			// A killed reconciliation stays "running": reconciliation runs
-			// are not resumed or closed by a later one (see the report).
-			t.Logf("%d reconciliation runs left running by the kills", len(reconRuns(t, st, p.ID, sam.RunRunning)))
+			// No reconciliation is left running: each killed one was closed
+			// as failed by the next reconciliation of the profile.
+			if left := reconRuns(t, st, p.ID, sam.RunRunning); len(left) != 0 {
+				t.Errorf("%d reconciliation runs left running after the restart, newest %d", len(left), left[0].ID)
+			}
+			failed := reconRuns(t, st, p.ID, sam.RunFailed)
+			if len(failed) != midRun {
+				t.Errorf("%d failed reconciliation runs, want one per kill inside a run (%d)", len(failed), midRun)
+			}
+			for _, run := range failed {
+				var by int64
+				if _, err := fmt.Sscanf(run.Error, "interrupted: superseded by run %d", &by); err != nil || by <= run.ID || run.FinishedAt == nil {
+					t.Errorf("killed run %d: error %q, finished %v; want \"interrupted: superseded by run N\" with N > %d", run.ID, run.Error, run.FinishedAt, run.ID)
+					continue
+				}
+				if sup, err := st.Run(ctx, by); err != nil || sup.Kind != sam.RunReconciliation || sup.ProfileID != p.ID {
+					t.Errorf("run %d superseded by run %d: %+v, %v", run.ID, by, sup, err)
+				}
+			}
 		})
 	}
 }

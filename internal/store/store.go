@@ -25,6 +25,7 @@ type Store interface {
 	IdentityStore       // OpenID Connect identities linked to accounts (identity.go)
 	ChangeStampStore    // whether what the server shows may have changed (usagesnapshot.go)
 	ReclaimStore        // reclamation settings, rules, exclusions, candidates (reclaim.go)
+	ReconciliationStore // one reconciliation per profile at a time; interrupted runs closed (reconcile.go)
 
 	// Dialect returns "sqlite" or "postgres".
 	Dialect() string

@@ -69,6 +69,7 @@ func Run(t *testing.T, open Opener) {
 	tests = append(tests, serverTests...)
 	tests = append(tests, secretTests...)
 	tests = append(tests, reclaimTests...)
+	tests = append(tests, reconciliationTests...)
 	tests = append(tests, insightTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
