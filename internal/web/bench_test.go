@@ -27,9 +27,9 @@ var benchSKUs = []string{
 	"b30411f5-fea1-4a59-9ad9-3db7c7ead579", // POWERAPPS_PER_USER
 }
 
-// seedMany inserts n open subscriptions of one profile in one SQL statement
-// (SQLite), with 50 departments and every usage class.
-func seedMany(b *testing.B, st store.Store, n int) {
+// seedBigProfile creates the draft profile "big" and the software models of
+// benchSKUs, which the seeding statements of the benchmarks refer to.
+func seedBigProfile(b *testing.B, st store.Store) *sam.Profile {
 	b.Helper()
 	ctx := b.Context()
 	p := &sam.Profile{Name: "big", DisplayName: "big", TenantID: tenant, ClientID: client, AuthMode: sam.AuthClientSecret,
@@ -45,11 +45,26 @@ func seedMany(b *testing.B, st store.Store, n int) {
 	if err := st.UpsertSoftwareModels(ctx, models); err != nil {
 		b.Fatal(err)
 	}
+	return p
+}
+
+// usageClassCase is an SQL CASE giving series row s.n one of the usage
+// classes in turn.
+func usageClassCase() string {
 	classes := "CASE s.n % 8"
 	for i, c := range sam.UsageClasses {
 		classes += fmt.Sprintf(" WHEN %d THEN '%s'", i, c)
 	}
-	classes += " END"
+	return classes + " END"
+}
+
+// seedMany inserts n open subscriptions of one profile in one SQL statement
+// (SQLite), with 50 departments and every usage class.
+func seedMany(b *testing.B, st store.Store, n int) {
+	b.Helper()
+	ctx := b.Context()
+	p := seedBigProfile(b, st)
+	classes := usageClassCase()
 	ts := "'2026-06-01T00:00:00.000000Z'"
 	q := `WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < ` + strconv.Itoa(n) + `)
 		INSERT INTO subscriptions (profile_id, user_id, sku_id, upn, display_name, department, country, first_seen, last_seen, usage_class)

@@ -42,10 +42,8 @@ import (
 	"time"
 
 	"github.com/seatwise/seatwise/internal/auth"
-	"github.com/seatwise/seatwise/internal/catalog"
 	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/pgtest"
-	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 	"github.com/seatwise/seatwise/internal/web"
 )
@@ -148,24 +146,8 @@ func BenchmarkServeLoad(b *testing.B) {
 func seedLoad(b *testing.B, st store.Store, n int) {
 	b.Helper()
 	ctx := b.Context()
-	p := &sam.Profile{Name: "big", DisplayName: "big", TenantID: tenant, ClientID: client, AuthMode: sam.AuthClientSecret,
-		LoginURL: sam.DefaultLoginURL, GraphURL: sam.DefaultGraphURL, State: sam.ProfileDraft}
-	if err := st.CreateProfile(ctx, p); err != nil {
-		b.Fatal(err)
-	}
-	var models []sam.SoftwareModel
-	for _, s := range benchSKUs {
-		m, _ := catalog.Default().Model(s)
-		models = append(models, m)
-	}
-	if err := st.UpsertSoftwareModels(ctx, models); err != nil {
-		b.Fatal(err)
-	}
-	classes := "CASE s.n % 8"
-	for i, c := range sam.UsageClasses {
-		classes += fmt.Sprintf(" WHEN %d THEN '%s'", i, c)
-	}
-	classes += " END"
+	p := seedBigProfile(b, st)
+	classes := usageClassCase()
 	pid := strconv.FormatInt(p.ID, 10)
 	var q string
 	if st.Dialect() == "sqlite" {
