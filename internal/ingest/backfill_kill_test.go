@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,34 +34,9 @@ func TestParallelBackfillKilledEqualsSequential(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(db string, streams int, killAfter time.Duration) (finished bool) {
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
+		return runChild(t, exe, killAfter, "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
 			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=200", "CHILD_BATCH=1500",
 			"CHILD_STREAMS="+strconv.Itoa(streams))
-		out := &limitedBuffer{max: 4096}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		if killAfter > 0 {
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("child failed before the kill: %v\n%s", err, out)
-				}
-				return true
-			case <-time.After(killAfter):
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				<-done
-				return false
-			}
-		}
-		if err := <-done; err != nil {
-			t.Fatalf("child failed: %v\n%s", err, out)
-		}
-		return true
 	}
 
 	seq := newProfileDB(t, b, dir, "seq.db")

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -160,6 +159,40 @@ func openChildStore() (store.Store, error) {
 
 func storeRunFilter(profileID int64) store.RunFilter { return store.RunFilter{ProfileID: profileID} }
 
+// runChild runs this test binary as a child sync process with env added to
+// its environment. With killAfter > 0 it sends SIGKILL after that long and
+// reports whether the child finished first; otherwise it waits. A child that
+// exits with an error fails the test.
+func runChild(t *testing.T, exe string, killAfter time.Duration, env ...string) (finished bool) {
+	t.Helper()
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
+	out := &limitedBuffer{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if killAfter > 0 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("child failed before the kill: %v\n%s", err, out)
+			}
+			return true
+		case <-time.After(killAfter):
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			return false
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("child failed: %v\n%s", err, out)
+	}
+	return true
+}
+
 // TestKillAndResume kills sync processes (SIGKILL) at random points, many
 // times, then lets one finish, and compares the database with the one an
 // uninterrupted sync produced: subscriptions, activity days and unit counts
@@ -177,57 +210,18 @@ func TestKillAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newDB := func(name string) string {
-		path := filepath.Join(dir, name)
-		st := openStore(t, path)
-		p := *b.p
-		p.ID = 0
-		p.Environments = nil
-		for _, e := range b.p.Environments {
-			p.Environments = append(p.Environments, sam.Environment{URL: e.URL, Name: e.Name})
-		}
-		if err := st.CreateProfile(b.ctx, &p); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
 	run := func(db string, killAfter time.Duration) (finished bool) {
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
+		return runChild(t, exe, killAfter, "CHILD_DB="+db, "CHILD_SECRET="+b.srv.Info().ClientSecret,
 			"CHILD_NOW="+b.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=1000", "CHILD_BATCH=3000")
-		out := &limitedBuffer{max: 4096}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		if killAfter > 0 {
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("child failed before the kill: %v\n%s", err, out)
-				}
-				return true
-			case <-time.After(killAfter):
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				<-done
-				return false
-			}
-		}
-		if err := <-done; err != nil {
-			t.Fatalf("child failed: %v\n%s", err, out)
-		}
-		return true
 	}
 
-	base := newDB("base.db")
+	base := newProfileDB(t, b, dir, "base.db")
 	start := time.Now()
 	run(base, 0)
 	full := time.Since(start)
 	t.Logf("uninterrupted sync: %v", full)
 
-	killed := newDB("killed.db")
+	killed := newProfileDB(t, b, dir, "killed.db")
 	rng := rand.New(rand.NewPCG(11, 17))
 	kills := 0
 	// A killed run resumes where it stopped, so every run gets a short
