@@ -287,23 +287,14 @@ func (s *Server) computeDashboard(ctx context.Context) (*DashboardJSON, error) {
 			sp.OverLicensed += pos.OverLicensed
 			sp.TrueUpCost += pos.TrueUpCost
 			if s.cfg.Candidates != nil {
-				sv := savings[pos.Currency]
-				if sv == nil {
-					sv = &SavingsTotalJSON{Currency: pos.Currency}
-					savings[pos.Currency] = sv
-				}
-				sv.Potential += pos.PotentialSavings
-				sv.Realised += pos.RealisedSavings
-				sv.OpenCandidates += pos.OpenCandidates
+				addSavings(savings, &pos)
 			}
 		}
 	}
 	for _, c := range slices.Sorted(mapsKeys(spend)) {
 		d.Spend = append(d.Spend, *spend[c])
 	}
-	for _, c := range slices.Sorted(mapsKeys(savings)) {
-		d.Savings.Currencies = append(d.Savings.Currencies, *savings[c])
-	}
+	d.Savings.Currencies = append(d.Savings.Currencies, sortedSavings(savings)...)
 
 	// History: the daily snapshots.
 	trend, err := s.usageTrend(ctx, 0, now, dashboardDays)
@@ -443,22 +434,35 @@ func apiSavings(s *Server, w http.ResponseWriter, r *http.Request) error {
 				Available: pos.Available, OverLicensed: pos.OverLicensed, PotentialSavings: pos.PotentialSavings,
 				OpenCandidates: pos.OpenCandidates, RealisedSavings: pos.RealisedSavings})
 			if s.cfg.Candidates != nil && pos.Currency != "" {
-				t := totals[pos.Currency]
-				if t == nil {
-					t = &SavingsTotalJSON{Currency: pos.Currency}
-					totals[pos.Currency] = t
-				}
-				t.Potential += pos.PotentialSavings
-				t.Realised += pos.RealisedSavings
-				t.OpenCandidates += pos.OpenCandidates
+				addSavings(totals, &pos)
 			}
 		}
 	}
-	for _, c := range slices.Sorted(mapsKeys(totals)) {
-		out.Reclamation.Currencies = append(out.Reclamation.Currencies, *totals[c])
-	}
+	out.Reclamation.Currencies = append(out.Reclamation.Currencies, sortedSavings(totals)...)
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// addSavings adds pos's potential and realised savings and its open
+// candidates to the total of its currency in totals.
+func addSavings(totals map[string]*SavingsTotalJSON, pos *sam.Position) {
+	t := totals[pos.Currency]
+	if t == nil {
+		t = &SavingsTotalJSON{Currency: pos.Currency}
+		totals[pos.Currency] = t
+	}
+	t.Potential += pos.PotentialSavings
+	t.Realised += pos.RealisedSavings
+	t.OpenCandidates += pos.OpenCandidates
+}
+
+// sortedSavings returns the totals ordered by currency.
+func sortedSavings(totals map[string]*SavingsTotalJSON) []SavingsTotalJSON {
+	out := make([]SavingsTotalJSON, 0, len(totals))
+	for _, c := range slices.Sorted(mapsKeys(totals)) {
+		out = append(out, *totals[c])
+	}
+	return out
 }
 
 // RenewalJSON is one entitlement ending soon and what to do at its renewal.
