@@ -102,13 +102,11 @@ func (n *names) model(sku string) string {
 // entitlementFilter builds a filter from --profile and --model.
 func entitlementFilter(ctx context.Context, st store.Store, profile, model string) (store.EntitlementFilter, error) {
 	var f store.EntitlementFilter
-	if profile != "" {
-		p, err := st.ProfileByName(ctx, profile)
-		if err != nil {
-			return f, err
-		}
-		f.ProfileID = p.ID
+	pid, err := profileID(ctx, st, profile)
+	if err != nil {
+		return f, err
 	}
+	f.ProfileID = pid
 	if model != "" {
 		m, _, err := recon.ResolveModel(ctx, st, catalog.Default(), model)
 		if err != nil {
