@@ -2,86 +2,19 @@ package msgraph
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/seatwise/seatwise/internal/odata"
-	"github.com/seatwise/seatwise/internal/sam"
+	"github.com/seatwise/seatwise/internal/odata/odatatest"
 )
 
-// fuzzServer answers the first GET or POST of an iteration with the fuzzed
-// body and every later request with an empty collection, so that a client
-// following a same-host nextLink stops after one more page.
-type fuzzServer struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	body []byte
-	hits int
-	oc   *odata.Client // one client (one connection pool) for every iteration
-}
-
-func newFuzzServer(f testing.TB) *fuzzServer {
-	fs := &fuzzServer{}
-	fs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		fs.mu.Lock()
-		fs.hits++
-		body := fs.body
-		if fs.hits > 1 {
-			body = []byte(`{"value":[]}`)
-		}
-		fs.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
-	}))
-	f.Cleanup(fs.srv.Close)
-	fs.oc = odata.New(odata.Config{Service: odata.ServiceGraph, MaxAttempts: 1, Tokens: odata.StaticToken("fuzz-token"),
-		HTTPClient: fs.srv.Client(), Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
-	return fs
-}
-
-// client returns a Graph client of the server that tries each request once
-// and never waits.
-func (fs *fuzzServer) client(body []byte) *Client {
-	fs.mu.Lock()
-	fs.body, fs.hits = body, 0
-	fs.mu.Unlock()
-	return New(fs.srv.URL+"/v1.0", fs.oc)
-}
-
-// checkErr fails unless err is nil or a *sam.Error with a code and a
-// message that never repeats the bearer token.
-func checkErr(t *testing.T, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	var se *sam.Error
-	if !errors.As(err, &se) || se.Code == "" {
-		t.Fatalf("error %T without a code: %v", err, err)
-	}
-	if strings.Contains(err.Error(), "fuzz-token") {
-		t.Fatalf("error shows the token: %v", err)
-	}
-}
-
-// checkGUIDs fails when an id that should be a normalised GUID is not lower
-// case.
-func checkGUIDs(t *testing.T, ids ...string) {
-	t.Helper()
-	for _, id := range ids {
-		if id != strings.ToLower(id) {
-			t.Fatalf("GUID %q not lower case", id)
-		}
-	}
+// fuzzClient makes fs answer the next request with body and returns a
+// Graph client of it.
+func fuzzClient(fs *odatatest.FuzzServer, body []byte) *Client {
+	fs.Serve(body)
+	return New(fs.URL+"/v1.0", fs.Client)
 }
 
 func addFiles(f *testing.F, pattern string) {
@@ -106,18 +39,18 @@ func FuzzSubscribedSKUs(f *testing.F) {
 	f.Add([]byte(`{"value":[{"skuId":"ABC","prepaidUnits":{"enabled":1},"consumedUnits":5,"servicePlans":[{"servicePlanId":"DEF"}],"subscriptionIds":["X"]}]}`))
 	f.Add([]byte(`{"value":[{"consumedUnits":"1"}]}`))
 	f.Add([]byte(`{"value":[],"@odata.nextLink":"/v1.0/subscribedSkus?page=2"}`))
-	fs := newFuzzServer(f)
+	fs := odatatest.NewFuzzServer(f, odata.ServiceGraph)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		skus, err := fs.client(body).SubscribedSKUs(context.Background())
-		checkErr(t, err)
+		skus, err := fuzzClient(fs, body).SubscribedSKUs(context.Background())
+		odatatest.CheckErr(t, err)
 		if err != nil {
 			return
 		}
 		for _, s := range skus {
-			checkGUIDs(t, s.SKUID, s.AccountID, s.ID)
-			checkGUIDs(t, s.SubscriptionIDs...)
+			odatatest.CheckLower(t, s.SKUID, s.AccountID, s.ID)
+			odatatest.CheckLower(t, s.SubscriptionIDs...)
 			for _, p := range s.ServicePlans {
-				checkGUIDs(t, p.ServicePlanID)
+				odatatest.CheckLower(t, p.ServicePlanID)
 			}
 			if s.Available() < 0 {
 				t.Fatalf("Available() = %d", s.Available())
@@ -132,14 +65,14 @@ func FuzzLicenseDetails(f *testing.F) {
 	addFiles(f, "testdata/graph-user-licenseDetails-list.json")
 	f.Add([]byte(`{"value":[{"skuId":"ABC","servicePlans":null}]}`))
 	f.Add([]byte(`{"value":[null]}`))
-	fs := newFuzzServer(f)
+	fs := odatatest.NewFuzzServer(f, odata.ServiceGraph)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ds, err := fs.client(body).LicenseDetails(context.Background(), "User-1")
-		checkErr(t, err)
+		ds, err := fuzzClient(fs, body).LicenseDetails(context.Background(), "User-1")
+		odatatest.CheckErr(t, err)
 		for _, d := range ds {
-			checkGUIDs(t, d.SKUID)
+			odatatest.CheckLower(t, d.SKUID)
 			for _, p := range d.ServicePlans {
-				checkGUIDs(t, p.ServicePlanID)
+				odatatest.CheckLower(t, p.ServicePlanID)
 			}
 		}
 	})
@@ -161,10 +94,10 @@ func FuzzBatchResponse(f *testing.F) {
 	f.Add([]byte(`{"responses":[{"id":"2","status":200,"body":{"value":[],"@odata.nextLink":"https://elsewhere.example/v1.0/x"}}]}`))
 	f.Add([]byte(`{"responses":null}`))
 	users := []string{"USER-A", "user-b", "User-C"}
-	fs := newFuzzServer(f)
+	fs := odatatest.NewFuzzServer(f, odata.ServiceGraph)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, err := fs.client(body).LicenseDetailsOf(context.Background(), users)
-		checkErr(t, err)
+		got, err := fuzzClient(fs, body).LicenseDetailsOf(context.Background(), users)
+		odatatest.CheckErr(t, err)
 		if err != nil {
 			return
 		}
@@ -173,7 +106,7 @@ func FuzzBatchResponse(f *testing.F) {
 				t.Fatalf("answer for a user not asked: %q", id)
 			}
 			for _, d := range ds {
-				checkGUIDs(t, d.SKUID)
+				odatatest.CheckLower(t, d.SKUID)
 			}
 		}
 	})
@@ -186,21 +119,21 @@ func FuzzDeltaPages(f *testing.F) {
 	addFiles(f, "testdata/graph-users-delta-*.json")
 	f.Add([]byte(`{"value":[{"id":"ABC","@removed":{"reason":"changed"}}],"@odata.deltaLink":"/v1.0/users/delta?$deltatoken=x"}`))
 	f.Add([]byte(`{"error":{"code":"SyncStateNotFound","message":"resync"}}`))
-	fs := newFuzzServer(f)
+	fs := odatatest.NewFuzzServer(f, odata.ServiceGraph)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		c := fs.client(body)
+		c := fuzzClient(fs, body)
 		pages := 0
 		err := c.Delta(context.Background(), c.DeltaStartURL([]string{"id", "assignedLicenses"}), func(p DeltaPage) error {
 			pages++
 			for _, u := range p.Users {
-				checkGUIDs(t, u.ID)
+				odatatest.CheckLower(t, u.ID)
 				for _, l := range u.AssignedLicenses {
-					checkGUIDs(t, l.SKUID)
+					odatatest.CheckLower(t, l.SKUID)
 				}
 			}
 			return nil
 		})
-		checkErr(t, err)
+		odatatest.CheckErr(t, err)
 		if pages > 2 {
 			t.Fatalf("%d pages from one fuzzed page and one empty page", pages)
 		}
