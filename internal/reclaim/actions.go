@@ -36,15 +36,6 @@ func wrongState(c *store.Candidate, action string, want ...store.CandidateState)
 	return sam.Errorf(sam.ECONFLICT, "cannot %s removal candidate %d: it is %s, not %s", action, c.ID, c.State, strings.Join(w, " or "))
 }
 
-func in(s store.CandidateState, list ...store.CandidateState) bool {
-	for _, x := range list {
-		if s == x {
-			return true
-		}
-	}
-	return false
-}
-
 func reasonOr(reason, def string) string {
 	if strings.TrimSpace(reason) == "" {
 		return def
