@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -58,8 +57,6 @@ func (s *Server) usageCounts(ctx context.Context, profileID int64) ([]store.Usag
 	s.counts.mu.Unlock()
 	return counts, nil
 }
-
-func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // lookupCache keeps profile names (which never change: profiles cannot be
 // renamed) and SKU part numbers for the subscription listings, so that a
