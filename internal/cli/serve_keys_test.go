@@ -24,8 +24,14 @@ func TestServeReloadsKeysOnSIGHUP(t *testing.T) {
 	}
 	// The rotation `seatwise key rotate` does to the file: a new current
 	// key, the old one kept.
-	k, _ := secret.GenerateKey()
-	data, _ := os.ReadFile(keyFile)
+	k, err := secret.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(keyFile, []byte(secret.EncodeKey(k)+"\n"+string(data)), 0o600); err != nil {
 		t.Fatal(err)
 	}

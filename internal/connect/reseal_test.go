@@ -34,7 +34,10 @@ func TestReseal(t *testing.T) {
 		}
 		ids = append(ids, p.ID)
 		for _, sn := range []string{sam.SecretClientSecret, sam.SecretRefreshToken} {
-			sealed, _ := old.Seal([]byte(name + "-" + sn))
+			sealed, err := old.Seal([]byte(name + "-" + sn))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := st.PutSecret(ctx, p.ID, sn, sealed); err != nil {
 				t.Fatal(err)
 			}
@@ -42,21 +45,30 @@ func TestReseal(t *testing.T) {
 	}
 	// A secret sealed with a key that is not loaded fails the round, and
 	// nothing is replaced.
-	stray, _ := lost.Seal([]byte("stray"))
+	stray, err := lost.Seal([]byte("stray"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := st.PutSecret(ctx, ids[1], sam.SecretCertificate, stray); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := connect.Reseal(ctx, st, rotated); !errors.Is(err, secret.ErrUnknownKey) {
 		t.Fatalf("reseal with a secret under an unknown key: %v", err)
 	}
-	all, _ := st.SealedSecrets(ctx)
+	all, err := st.SealedSecrets(ctx)
+	if err != nil || len(all) != 5 {
+		t.Fatalf("%d sealed secrets after the failed rotation, want 5: %v", len(all), err)
+	}
 	for _, x := range all {
 		if x.Secret.KeyID == rotated.KeyID() {
 			t.Errorf("secret %s of %d was resealed by a failed rotation", x.Name, x.ProfileID)
 		}
 	}
 
-	resealable, _ := rotated.Seal([]byte("stray"))
+	resealable, err := rotated.Seal([]byte("stray"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := st.PutSecret(ctx, ids[1], sam.SecretCertificate, resealable); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +79,9 @@ func TestReseal(t *testing.T) {
 	if res.Secrets != 5 || res.Resealed != 4 || res.KeyID != rotated.KeyID() {
 		t.Errorf("result %+v", res)
 	}
-	all, _ = st.SealedSecrets(ctx)
+	if all, err = st.SealedSecrets(ctx); err != nil || len(all) != 5 {
+		t.Fatalf("%d sealed secrets after the rotation, want 5: %v", len(all), err)
+	}
 	for _, x := range all {
 		if x.Secret.KeyID != rotated.KeyID() {
 			t.Errorf("secret %s of %d still under key %s", x.Name, x.ProfileID, x.Secret.KeyID)

@@ -173,7 +173,10 @@ func TestDelegatedSignInThenSync(t *testing.T) {
 	if !ok {
 		t.Fatal("no refresh token stored")
 	}
-	raw, _ := d.st.Secret(context.Background(), d.p.ID, sam.SecretRefreshToken)
+	raw, err := d.st.Secret(context.Background(), d.p.ID, sam.SecretRefreshToken)
+	if err != nil || len(raw.Ciphertext) == 0 {
+		t.Fatalf("stored refresh token: %d bytes, %v", len(raw.Ciphertext), err)
+	}
 	if strings.Contains(string(raw.Ciphertext), rt1) {
 		t.Error("the refresh token is stored in plain text")
 	}
