@@ -114,14 +114,9 @@ func uiOIDCCallback(s *Server, w http.ResponseWriter, r *http.Request) error {
 		}
 		return fail(sam.HTTPStatus(err), sam.ErrorMessage(err))
 	}
-	if old, err := r.Cookie(SessionCookie); err == nil {
-		_ = s.cfg.Auth.EndSession(r.Context(), old.Value)
-	}
-	id, sess, err := s.cfg.Auth.StartSession(r.Context(), user)
-	if err != nil {
+	if _, err := s.newSession(w, r, user); err != nil {
 		return err
 	}
-	s.setSessionCookie(w, id, sess.ExpiresAt)
 	s.log.Info("signed in with OpenID Connect", "user", user.Name, "remote", clientIP(r))
 	http.Redirect(w, r, safeNext(fl.Next), http.StatusSeeOther)
 	return nil

@@ -513,15 +513,26 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, name, password s
 	if err != nil {
 		return nil, nil, err
 	}
+	sess, err := s.newSession(w, r, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, sess, nil
+}
+
+// newSession ends the browser's current session, if any, starts a new one
+// for u (always a new id, so a session id planted before sign-in is useless)
+// and sends its cookie.
+func (s *Server) newSession(w http.ResponseWriter, r *http.Request, u *store.User) (*store.Session, error) {
 	if c, err := r.Cookie(SessionCookie); err == nil {
 		_ = s.cfg.Auth.EndSession(r.Context(), c.Value)
 	}
 	id, sess, err := s.cfg.Auth.StartSession(r.Context(), u)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	s.setSessionCookie(w, id, sess.ExpiresAt)
-	return u, sess, nil
+	return sess, nil
 }
 
 // errMustChange refuses every route but the password change to a user
