@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,9 +164,9 @@ func (s *SMTPSender) Send(ctx context.Context, m *Mail) error {
 		}
 		var a smtp.Auth
 		switch fields := strings.Fields(strings.ToUpper(mechs)); {
-		case contains(fields, "PLAIN"):
+		case slices.Contains(fields, "PLAIN"):
 			a = &plainAuth{user: s.cfg.Username, pass: s.cfg.Password, host: s.cfg.Host}
-		case contains(fields, "LOGIN"):
+		case slices.Contains(fields, "LOGIN"):
 			a = &loginAuth{user: s.cfg.Username, pass: s.cfg.Password, host: s.cfg.Host}
 		default:
 			return fail("authenticate", fmt.Errorf("the server offers AUTH %s; Seatwise speaks PLAIN and LOGIN", mechs))
@@ -196,15 +197,6 @@ func (s *SMTPSender) Send(ctx context.Context, m *Mail) error {
 		return fail("QUIT", wrapText(ctx, err))
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // smtpTextError is a server reply that refused a step.
