@@ -143,19 +143,15 @@ func (e *Engine) newEvalCtx(ctx context.Context, p *sam.Profile) (*evalCtx, erro
 	if err != nil {
 		return nil, err
 	}
-	var skus []string
 	for _, r := range rules {
 		ec.rules[r.SKUID] = r
-		skus = append(skus, r.SKUID)
 	}
-	if len(skus) > 0 {
-		ms, err := e.Store.SoftwareModels(ctx, store.ModelFilter{})
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range ms {
-			ec.models[m.SKUID] = m
-		}
+	ms, err := e.Store.SoftwareModels(ctx, store.ModelFilter{})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		ec.models[m.SKUID] = m
 	}
 	ex, err := e.Store.Exclusions(ctx, p.ID)
 	if err != nil {

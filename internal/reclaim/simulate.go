@@ -45,14 +45,8 @@ func (e *Engine) Simulate(ctx context.Context, p *sam.Profile, days []int) ([]Si
 	if err != nil {
 		return nil, err
 	}
-	tracked := true
-	ms, err := e.Store.SoftwareModels(ctx, store.ModelFilter{})
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range ms {
-		ec.models[m.SKUID] = m
-		if m.Tracked == tracked && ec.rules[m.SKUID] == nil {
+	for _, m := range ec.models {
+		if m.Tracked && ec.rules[m.SKUID] == nil {
 			ec.rules[m.SKUID] = store.DefaultReclaimRule(p.ID, m.SKUID)
 		}
 	}
