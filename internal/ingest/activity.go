@@ -400,11 +400,3 @@ func (g *aggregator) add(from time.Time, rows []AuditRow, max *time.Time) {
 		}
 	}
 }
-
-// aggregate turns one page of audit rows into staged evidence (see
-// aggregator.add).
-func aggregate(envID int64, from time.Time, rows []AuditRow, max *time.Time) []store.StagedActivity {
-	g := newAggregator(envID)
-	g.add(from, rows, max)
-	return g.take()
-}
