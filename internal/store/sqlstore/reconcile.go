@@ -36,12 +36,7 @@ func (s *Store) StartReconciliation(ctx context.Context, r *sam.Run) ([]int64, f
 	if err != nil {
 		return nil, nil, err
 	}
-	if r.StartedAt.IsZero() {
-		r.StartedAt = time.Now()
-	}
-	r.StartedAt = timestamp(r.StartedAt)
-	r.Status, r.FinishedAt = sam.RunRunning, nil
-	counts, warnings, err := runJSON(r)
+	counts, warnings, err := markRunning(r)
 	if err != nil {
 		release()
 		return nil, nil, sam.Wrap(sam.EINVALID, err, "start reconciliation of profile %d", r.ProfileID)
@@ -49,14 +44,7 @@ func (s *Store) StartReconciliation(ctx context.Context, r *sam.Run) ([]int64, f
 	var closed []int64
 	err = s.inTx(ctx, fmt.Sprintf("start reconciliation run of profile %d", r.ProfileID), func(tx *sql.Tx) error {
 		closed = closed[:0]
-		if err := s.requireProfile(ctx, tx, r.ProfileID, false); err != nil {
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO runs (profile_id, kind, status, full_run, started_at, counts,
-			requests, throttles, retries, warnings, error, checkpoint)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-			r.ProfileID, string(r.Kind), string(r.Status), r.Full, s.ts(r.StartedAt), counts, r.Requests, r.Throttles,
-			r.Retries, warnings, r.Error, r.Checkpoint).Scan(&r.ID); err != nil {
+		if err := s.insertRun(ctx, tx, r, counts, warnings); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE profile_id = $1 AND kind = $2 AND status = $3

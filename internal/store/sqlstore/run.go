@@ -27,25 +27,37 @@ func (s *Store) StartRun(ctx context.Context, r *sam.Run) error {
 	if r == nil || !validKind(r.Kind) {
 		return sam.Errorf(sam.EINVALID, "start run: unknown run kind")
 	}
+	counts, warnings, err := markRunning(r)
+	if err != nil {
+		return sam.Wrap(sam.EINVALID, err, "start run")
+	}
+	return s.inTx(ctx, fmt.Sprintf("start %s run of profile %d", r.Kind, r.ProfileID), func(tx *sql.Tx) error {
+		return s.insertRun(ctx, tx, r, counts, warnings)
+	})
+}
+
+// markRunning makes r a running run started at StartedAt (now when zero)
+// and returns its counts and warnings as stored.
+func markRunning(r *sam.Run) (counts, warnings string, err error) {
 	if r.StartedAt.IsZero() {
 		r.StartedAt = time.Now()
 	}
 	r.StartedAt = timestamp(r.StartedAt)
 	r.Status, r.FinishedAt = sam.RunRunning, nil
-	counts, warnings, err := runJSON(r)
-	if err != nil {
-		return sam.Wrap(sam.EINVALID, err, "start run")
+	return runJSON(r)
+}
+
+// insertRun inserts r (counts and warnings from markRunning) and sets its
+// ID; ENOTFOUND when its profile does not exist.
+func (s *Store) insertRun(ctx context.Context, tx *sql.Tx, r *sam.Run, counts, warnings string) error {
+	if err := s.requireProfile(ctx, tx, r.ProfileID, false); err != nil {
+		return err
 	}
-	return s.inTx(ctx, fmt.Sprintf("start %s run of profile %d", r.Kind, r.ProfileID), func(tx *sql.Tx) error {
-		if err := s.requireProfile(ctx, tx, r.ProfileID, false); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO runs (profile_id, kind, status, full_run, started_at, counts,
-			requests, throttles, retries, warnings, error, checkpoint)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-			r.ProfileID, string(r.Kind), string(r.Status), r.Full, s.ts(r.StartedAt), counts, r.Requests, r.Throttles,
-			r.Retries, warnings, r.Error, r.Checkpoint).Scan(&r.ID)
-	})
+	return tx.QueryRowContext(ctx, `INSERT INTO runs (profile_id, kind, status, full_run, started_at, counts,
+		requests, throttles, retries, warnings, error, checkpoint)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+		r.ProfileID, string(r.Kind), string(r.Status), r.Full, s.ts(r.StartedAt), counts, r.Requests, r.Throttles,
+		r.Retries, warnings, r.Error, r.Checkpoint).Scan(&r.ID)
 }
 
 func runJSON(r *sam.Run) (counts, warnings string, err error) {
