@@ -758,12 +758,9 @@ func (s *Server) profileNames(r *http.Request) (map[int64]string, error) {
 func (s *Server) runFilter(r *http.Request) (store.RunFilter, error) {
 	q := r.URL.Query()
 	var f store.RunFilter
-	if name := q.Get("profile"); name != "" {
-		p, err := s.cfg.Store.ProfileByName(r.Context(), name)
-		if err != nil {
-			return f, err
-		}
-		f.ProfileID = p.ID
+	var err error
+	if f.ProfileID, err = s.profileParam(r); err != nil {
+		return f, err
 	}
 	switch k := sam.RunKind(q.Get("kind")); k {
 	case "", sam.RunSubscriptions, sam.RunActivity:
@@ -777,7 +774,6 @@ func (s *Server) runFilter(r *http.Request) (store.RunFilter, error) {
 	default:
 		return f, sam.Errorf(sam.EINVALID, "status %q: want running, succeeded or failed", st)
 	}
-	var err error
 	f.Limit, err = intParam(q, "limit", 50, 1, 500)
 	return f, err
 }
@@ -909,12 +905,9 @@ var subscriptionParams = []Param{
 func (s *Server) subscriptionQuery(r *http.Request) (store.SubscriptionQuery, map[string]string, error) {
 	q := r.URL.Query()
 	var sq store.SubscriptionQuery
-	if name := q.Get("profile"); name != "" {
-		p, err := s.cfg.Store.ProfileByName(r.Context(), name)
-		if err != nil {
-			return sq, nil, err
-		}
-		sq.ProfileID = p.ID
+	var err error
+	if sq.ProfileID, err = s.profileParam(r); err != nil {
+		return sq, nil, err
 	}
 	if sku := q.Get("sku"); sku != "" {
 		if sam.ValidGUID(sku) {
@@ -955,7 +948,6 @@ func (s *Server) subscriptionQuery(r *http.Request) (store.SubscriptionQuery, ma
 	default:
 		return sq, nil, sam.Errorf(sam.EINVALID, "order %q: want asc or desc", q.Get("order"))
 	}
-	var err error
 	if sq.Limit, err = intParam(q, "limit", 100, 1, 1000); err != nil {
 		return sq, nil, err
 	}
@@ -1189,13 +1181,9 @@ func (s *Server) usageReport(r *http.Request, profileID int64) ([]UsageRow, erro
 }
 
 func apiUsageReport(s *Server, w http.ResponseWriter, r *http.Request) error {
-	var id int64
-	if name := r.URL.Query().Get("profile"); name != "" {
-		p, err := s.cfg.Store.ProfileByName(r.Context(), name)
-		if err != nil {
-			return err
-		}
-		id = p.ID
+	id, err := s.profileParam(r)
+	if err != nil {
+		return err
 	}
 	rows, err := s.usageReport(r, id)
 	if err != nil {

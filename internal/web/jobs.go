@@ -144,12 +144,9 @@ func apiJobs(s *Server, w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	var f job.JobFilter
-	if name := q.Get("profile"); name != "" {
-		p, err := s.cfg.Store.ProfileByName(r.Context(), name)
-		if err != nil {
-			return err
-		}
-		f.ProfileID = p.ID
+	var err error
+	if f.ProfileID, err = s.profileParam(r); err != nil {
+		return err
 	}
 	if k := q.Get("kind"); k != "" {
 		kind, err := s.jobKind(k)
@@ -164,7 +161,6 @@ func apiJobs(s *Server, w http.ResponseWriter, r *http.Request) error {
 	default:
 		return sam.Errorf(sam.EINVALID, "state %q: want available, running, succeeded, failed or skipped", st)
 	}
-	var err error
 	if f.Limit, err = intParam(q, "limit", 50, 1, 500); err != nil {
 		return err
 	}

@@ -53,12 +53,9 @@ func newEntitlementJSON(e *sam.Entitlement, names map[int64]string) EntitlementJ
 
 func apiEntitlements(s *Server, w http.ResponseWriter, r *http.Request) error {
 	var f store.EntitlementFilter
-	if name := r.URL.Query().Get("profile"); name != "" {
-		p, err := s.cfg.Store.ProfileByName(r.Context(), name)
-		if err != nil {
-			return err
-		}
-		f.ProfileID = p.ID
+	var err error
+	if f.ProfileID, err = s.profileParam(r); err != nil {
+		return err
 	}
 	es, err := s.cfg.Store.Entitlements(r.Context(), f)
 	if err != nil {
