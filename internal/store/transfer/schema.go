@@ -17,6 +17,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -180,7 +181,7 @@ func order(tables []Table) ([]Table, error) {
 	for _, t := range tables {
 		refs := t.References[:0:0]
 		for _, r := range t.References {
-			if r != t.Name && !contains(refs, r) {
+			if r != t.Name && !slices.Contains(refs, r) {
 				refs = append(refs, r)
 			}
 		}
@@ -224,15 +225,6 @@ func order(tables []Table) ([]Table, error) {
 		}
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // strings1 runs a query returning one text column.
