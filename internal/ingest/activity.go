@@ -219,6 +219,19 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 // interrupted run repeats at most one batch of pages.
 const DefaultStageBatchRows = 40000
 
+// stageBatchRows returns Syncer.StageBatchRows, or its default.
+func (s *Syncer) stageBatchRows() int {
+	if s.StageBatchRows > 0 {
+		return s.StageBatchRows
+	}
+	return DefaultStageBatchRows
+}
+
+// auditProgress reports the audit rows of run r read so far in env.
+func (s *Syncer) auditProgress(env sam.Environment, r *sam.Run, resumed bool) {
+	s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+}
+
 // readAudits reads the audit pages of one environment from cp.Next,
 // fetching up to auditPagesAhead pages ahead while one is aggregated and staged,
 // and stages the evidence in batches; when the last page is staged, cp
@@ -228,10 +241,7 @@ func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environme
 	defer cancel()
 	pages := prefetch(ctx, auditPagesAhead, cp.Next, dv.AuditsPage, func(p AuditPage) string { return p.NextLink })
 	agg := newAggregator(env.ID)
-	batch := s.StageBatchRows
-	if batch <= 0 {
-		batch = DefaultStageBatchRows
-	}
+	batch := s.stageBatchRows()
 	for res := range pages {
 		if res.err != nil {
 			return fmt.Errorf("environment %s: read audits: %w", env.URL, res.err)
@@ -243,7 +253,7 @@ func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environme
 		if !last {
 			cp.Next = page.NextLink
 			if agg.len() < batch {
-				s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+				s.auditProgress(env, r, resumed)
 				continue
 			}
 		}
@@ -262,7 +272,7 @@ func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environme
 		if err := s.Store.StageActivity(ctx, r, agg.take()); err != nil {
 			return err
 		}
-		s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+		s.auditProgress(env, r, resumed)
 	}
 	if cp.Phase == "audits" {
 		// The pages ended without a last page: only cancellation does that.

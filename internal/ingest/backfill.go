@@ -152,10 +152,7 @@ func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Envir
 	defer cancel()
 	end := s.now()
 	agg := newAggregator(env.ID)
-	batch := s.StageBatchRows
-	if batch <= 0 {
-		batch = DefaultStageBatchRows
-	}
+	batch := s.stageBatchRows()
 	ranges := map[int]*rangeState{}
 	nextID := 0
 	add := func(a auditRange, density float64) *rangeState {
@@ -268,7 +265,7 @@ func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Envir
 			}
 		}
 		if active > 0 && agg.len() < batch {
-			s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+			s.auditProgress(env, r, resumed)
 			continue
 		}
 		cp.Ranges = cp.Ranges[:0]
@@ -291,7 +288,7 @@ func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Envir
 		if err := stager.stage(r, agg.take()); err != nil {
 			return err
 		}
-		s.progress(Progress{Kind: sam.RunActivity, Phase: "audits", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
+		s.auditProgress(env, r, resumed)
 	}
 	return stager.wait()
 }
