@@ -165,7 +165,7 @@ func (c *Client) batchLicenseDetails(ctx context.Context, r BatchResponse) ([]Li
 	var out []LicenseDetails
 	add := func(ws []wireLicenseDetails) {
 		for _, w := range ws {
-			out = append(out, LicenseDetails{ID: w.ID, SKUID: sam.NormalizeGUID(w.SKUID), SKUPartNumber: w.SKUPartNumber, ServicePlans: servicePlans(w.ServicePlans)})
+			out = append(out, w.details())
 		}
 	}
 	add(p.Value)

@@ -271,7 +271,7 @@ func (c *Client) LicenseDetails(ctx context.Context, userID string) ([]LicenseDe
 	var out []LicenseDetails
 	err := odata.PagesOf(ctx, c.c, c.base+"/users/"+url.PathEscape(userID)+"/licenseDetails", nil, func(p *odata.PageOf[wireLicenseDetails]) error {
 		for _, w := range p.Value {
-			out = append(out, LicenseDetails{ID: w.ID, SKUID: sam.NormalizeGUID(w.SKUID), SKUPartNumber: w.SKUPartNumber, ServicePlans: servicePlans(w.ServicePlans)})
+			out = append(out, w.details())
 		}
 		return nil
 	})

@@ -304,6 +304,11 @@ type wireLicenseDetails struct {
 	ServicePlans  []wireServicePlan `json:"servicePlans"`
 }
 
+// details converts licence details as Graph sends them.
+func (w wireLicenseDetails) details() LicenseDetails {
+	return LicenseDetails{ID: w.ID, SKUID: sam.NormalizeGUID(w.SKUID), SKUPartNumber: w.SKUPartNumber, ServicePlans: servicePlans(w.ServicePlans)}
+}
+
 type wireOrganization struct {
 	ID                   string `json:"id"`
 	DisplayName          string `json:"displayName"`
