@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -266,14 +267,7 @@ var CandidateStates = []CandidateState{StateAttention, StateReady, StateAwaiting
 	StateAwaitingRevocation, StateClosedComplete, StateClosedSkipped, StateClosedCanceled}
 
 // Valid reports whether s is a known state.
-func (s CandidateState) Valid() bool {
-	for _, x := range CandidateStates {
-		if s == x {
-			return true
-		}
-	}
-	return false
-}
+func (s CandidateState) Valid() bool { return slices.Contains(CandidateStates, s) }
 
 // Closed reports whether s is a final state.
 func (s CandidateState) Closed() bool {
