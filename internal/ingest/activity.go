@@ -73,6 +73,9 @@ func (s *Syncer) Activity(ctx context.Context, p *sam.Profile) (*ActivityResult,
 		r.Counts = map[string]int64{}
 	}
 	res.Run = r
+	if s.OnRun != nil {
+		s.OnRun(r)
+	}
 	st := newRunStats(s.Counters, r)
 	changes, err := s.activity(ctx, p, r, st, res.Resumed)
 	if err != nil {

@@ -45,6 +45,11 @@ type Syncer struct {
 	// consecutive audit pages before they are staged with the checkpoint
 	// (0: DefaultStageBatchRows; 1 stages every page).
 	StageBatchRows int
+	// OnRun, when set, is called with every run Subscriptions or Activity
+	// starts or resumes, before it reads anything: a job records there
+	// which runs it owns, so that a retry after a crash knows a run that
+	// already committed.
+	OnRun func(*sam.Run)
 	// AuditStreams is how many createdon ranges of an environment's audit
 	// log are read at once at most (0: DefaultAuditStreams; 1 reads the
 	// log page after page).

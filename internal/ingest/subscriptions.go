@@ -89,6 +89,9 @@ func (s *Syncer) Subscriptions(ctx context.Context, p *sam.Profile, opts Subscri
 		r.Counts = map[string]int64{}
 	}
 	res.Run = r
+	if s.OnRun != nil {
+		s.OnRun(r)
+	}
 	st := newRunStats(s.Counters, r)
 	for attempt := 0; ; attempt++ {
 		changes, err := s.subscriptions(ctx, p, r, st, state.DeltaLink, res.Resumed)

@@ -69,10 +69,15 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 	today := sam.Day(now)
 	d30, d90 := today.AddDate(0, 0, -29), today.AddDate(0, 0, -89)
 
+	// Batches walk the primary key (id > after). The unary plus keeps the
+	// profile out of index selection: without statistics SQLite would
+	// otherwise read the profile's whole subscriptions_profile_* index and
+	// sort it for every batch (quadratic in the tenant's size: 6 s of a
+	// 100,000-user commit); by id, a recompute reads the table once.
 	q := `SELECT s.id, s.user_id, COALESCE(m.tracked, false), s.account_enabled, s.last_activity,
 			s.last_activity_source, s.active_days_30, s.active_days_90, s.usage_class
 		FROM subscriptions s LEFT JOIN software_models m ON m.sku_id = s.sku_id
-		WHERE s.profile_id = $1 AND s.closed_at IS NULL AND s.id > $2
+		WHERE s.id > $2 AND +s.profile_id = $1 AND s.closed_at IS NULL
 		ORDER BY s.id LIMIT ` + fmt.Sprint(recomputeBatch)
 
 	type row struct {
