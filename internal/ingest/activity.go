@@ -147,6 +147,12 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 				return store.ActivityChanges{}, err
 			}
 		}
+		// The environment's users, when this invocation reads their
+		// listing from the start: evidence is then resolved in memory.
+		var userMap *systemUserMap
+		if cp.Phase == "systemusers" && cp.Next == systemUsersQuery {
+			userMap = newSystemUserMap()
+		}
 		for cp.Phase == "systemusers" {
 			if err := ctx.Err(); err != nil {
 				return store.ActivityChanges{}, err
@@ -186,10 +192,11 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 			if err := s.Store.StageSystemUsers(ctx, r, env.ID, users); err != nil {
 				return store.ActivityChanges{}, err
 			}
+			userMap.add(users)
 			s.progress(Progress{Kind: sam.RunActivity, Phase: "systemusers", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
 		}
 		if cp.Phase == "audits" {
-			err := s.fetchAudits(ctx, dv, env, r, st, &cp, resumed)
+			err := s.fetchAudits(ctx, dv, env, userMap, r, st, &cp, resumed)
 			if sam.IsCode(err, sam.EFORBIDDEN) {
 				// The application user may not read audits here
 				// (prvReadAuditSummary): what was staged stays evidence,
@@ -239,7 +246,7 @@ func (s *Syncer) auditProgress(env sam.Environment, r *sam.Run, resumed bool) {
 // fetching up to auditPagesAhead pages ahead while one is aggregated and staged,
 // and stages the evidence in batches; when the last page is staged, cp
 // points at the next environment's settings.
-func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environment, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
+func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environment, users *systemUserMap, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := prefetch(ctx, auditPagesAhead, cp.Next, dv.AuditsPage, func(p AuditPage) string { return p.NextLink })
@@ -272,7 +279,9 @@ func (s *Syncer) readAudits(ctx context.Context, dv Dataverse, env sam.Environme
 		}
 		r.Checkpoint, _ = json.Marshal(saved)
 		st.apply(r)
-		if err := s.Store.StageActivity(ctx, r, agg.take()); err != nil {
+		rows := agg.take()
+		users.resolve(rows)
+		if err := s.Store.StageActivity(ctx, r, rows); err != nil {
 			return err
 		}
 		s.auditProgress(env, r, resumed)

@@ -53,14 +53,14 @@ func (s *Syncer) auditStreams(dv Dataverse) int {
 // checkpoint) page after page, else as parallel createdon ranges
 // (backfillAudits). Both stage the same evidence and leave cp at the next
 // environment.
-func (s *Syncer) fetchAudits(ctx context.Context, dv Dataverse, env sam.Environment, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
+func (s *Syncer) fetchAudits(ctx context.Context, dv Dataverse, env sam.Environment, users *systemUserMap, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
 	if len(cp.Ranges) == 0 {
 		from, after := auditStart(cp)
 		if s.AuditStreams == 1 || cp.Next != auditsQuery(from, after) {
-			return s.readAudits(ctx, dv, env, r, st, cp, resumed)
+			return s.readAudits(ctx, dv, env, users, r, st, cp, resumed)
 		}
 	}
-	err := s.backfillAudits(ctx, dv, env, r, st, cp, resumed)
+	err := s.backfillAudits(ctx, dv, env, users, r, st, cp, resumed)
 	if err != nil {
 		// The ranges in memory may be ahead of what was staged; a run that
 		// goes on (the environment counted as unreachable) must not carry
@@ -147,7 +147,7 @@ const minSplitSpan = 2 * time.Second
 // belong to the range split off and are dropped from its pages. The
 // evidence staged is exactly a sequential read's: each audit row falls in
 // one range.
-func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Environment, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
+func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Environment, users *systemUserMap, r *sam.Run, st *runStats, cp *actCheckpoint, resumed bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	end := s.now()
@@ -285,7 +285,9 @@ func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Envir
 		}
 		r.Checkpoint, _ = json.Marshal(saved)
 		st.apply(r)
-		if err := stager.stage(r, agg.take()); err != nil {
+		staged := agg.take()
+		users.resolve(staged)
+		if err := stager.stage(r, staged); err != nil {
 			return err
 		}
 		s.auditProgress(env, r, resumed)

@@ -132,8 +132,11 @@ type Store interface {
 	// transaction. Each row is mapped to its Entra user as it is staged,
 	// through the Dataverse users the run staged for its environment (or
 	// the environment's stored map when it staged none there): stage an
-	// environment's users before its evidence. Unmapped rows become mapped
-	// when the run later stages their user with an Entra object id.
+	// environment's users before its evidence. A row marked Resolved
+	// carries its Entra user (UserID, "" for unmapped) already, as the
+	// caller mapped it through the same users, and is not looked up.
+	// Unmapped rows become mapped when the run later stages their user
+	// with an Entra object id.
 	StageActivity(ctx context.Context, r *sam.Run, rows []StagedActivity) error
 	// CommitActivity applies an activity run in one transaction: staged
 	// system users replace each environment's previous map, staged evidence
@@ -235,6 +238,13 @@ type StagedActivity struct {
 	Source        sam.ActivitySource
 	Events        int64
 	LastAt        time.Time
+	// Resolved says that UserID is the Entra object id SystemUserID maps
+	// to through the Dataverse users the run staged for the environment
+	// ("" when it maps to none): the store takes it as it is instead of
+	// looking the user up. A caller that holds the staged users in memory
+	// resolves evidence faster than the database can.
+	Resolved bool
+	UserID   string
 }
 
 // ActivityCommit says how to apply an activity run.

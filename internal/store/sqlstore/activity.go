@@ -128,14 +128,20 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 			users := make([]string, 0, len(idx))
 			seen := make(map[string]bool, len(idx))
 			for _, i := range idx {
+				if rows[i].Resolved {
+					continue
+				}
 				if id := sam.NormalizeGUID(rows[i].SystemUserID); !seen[id] {
 					seen[id] = true
 					users = append(users, id)
 				}
 			}
-			aad, err := s.resolveSystemUsers(ctx, tx, r.ID, env, users)
-			if err != nil {
-				return fmt.Errorf("resolve Dataverse users: %w", err)
+			var aad map[string]string
+			if len(users) > 0 {
+				var err error
+				if aad, err = s.resolveSystemUsers(ctx, tx, r.ID, env, users); err != nil {
+					return fmt.Errorf("resolve Dataverse users: %w", err)
+				}
 			}
 			for _, i := range idx {
 				a := rows[i]
@@ -144,7 +150,11 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 				if last.IsZero() {
 					last = sam.Day(a.Day)
 				}
-				values = append(values, []any{r.ID, env, id, s.day(a.Day), string(a.Source), a.Events, s.d.Time(last), aad[id]})
+				user := aad[id]
+				if a.Resolved {
+					user = sam.NormalizeGUID(a.UserID)
+				}
+				values = append(values, []any{r.ID, env, id, s.day(a.Day), string(a.Source), a.Events, s.d.Time(last), user})
 			}
 		}
 		if err := s.insertMany(ctx, tx, `INSERT INTO staging_activity (run_id, environment_id, system_user_id,
@@ -170,10 +180,28 @@ func stagedUsers(ctx context.Context, tx *sql.Tx, runID, env int64) (bool, error
 }
 
 // stageActivityArrays stages the rows idx (of one environment) on
-// PostgreSQL: each column goes as one array parameter, unnested and
-// joined to the system users in the database, instead of a parameter per
-// value and a lookup query.
+// PostgreSQL: each column goes as one array parameter, unnested and, for
+// rows not Resolved by the caller, joined to the system users in the
+// database, instead of a parameter per value and a lookup query.
 func (s *Store) stageActivityArrays(ctx context.Context, tx *sql.Tx, runID, env int64, rows []store.StagedActivity, idx []int) error {
+	var resolved, lookup []int
+	for _, i := range idx {
+		if rows[i].Resolved {
+			resolved = append(resolved, i)
+		} else {
+			lookup = append(lookup, i)
+		}
+	}
+	const cols = `INSERT INTO staging_activity (run_id, environment_id, system_user_id, day, source, events, last_at, user_id)`
+	if err := s.stageArrays(ctx, tx, cols+`
+		SELECT $1, $2, v.id, v.day, v.source, v.events, v.last_at, v.user_id
+		FROM unnest($3::text[], $4::date[], $5::text[], $6::bigint[], $7::timestamptz[], $8::text[])
+			AS v (id, day, source, events, last_at, user_id)`, runID, env, rows, resolved, true); err != nil {
+		return err
+	}
+	if len(lookup) == 0 {
+		return nil
+	}
 	staged, err := stagedUsers(ctx, tx, runID, env)
 	if err != nil {
 		return err
@@ -182,15 +210,25 @@ func (s *Store) stageActivityArrays(ctx context.Context, tx *sql.Tx, runID, env 
 	if staged {
 		join = `staging_system_users x ON x.run_id = $1 AND x.environment_id = $2 AND x.system_user_id = v.id`
 	}
-	q := `INSERT INTO staging_activity (run_id, environment_id, system_user_id, day, source, events, last_at, user_id)
+	return s.stageArrays(ctx, tx, cols+`
 		SELECT $1, $2, v.id, v.day, v.source, v.events, v.last_at, COALESCE(x.aad_object_id, '')
 		FROM unnest($3::text[], $4::date[], $5::text[], $6::bigint[], $7::timestamptz[]) AS v (id, day, source, events, last_at)
-		LEFT JOIN ` + join
+		LEFT JOIN `+join, runID, env, rows, lookup, false)
+}
+
+// stageArrays runs q (parameters: run, environment, then the arrays of
+// system users, days, sources, events, last times and, with users, Entra
+// users) over the rows idx, resolveChunk rows at a time.
+func (s *Store) stageArrays(ctx context.Context, tx *sql.Tx, q string, runID, env int64, rows []store.StagedActivity, idx []int, users bool) error {
 	for start := 0; start < len(idx); start += resolveChunk {
 		chunk := idx[start:min(start+resolveChunk, len(idx))]
 		ids, sources := make([]string, len(chunk)), make([]string, len(chunk))
 		days, lasts := make([]time.Time, len(chunk)), make([]time.Time, len(chunk))
 		events := make([]int64, len(chunk))
+		var aad []string
+		if users {
+			aad = make([]string, len(chunk))
+		}
 		for j, i := range chunk {
 			a := rows[i]
 			ids[j], sources[j], events[j] = sam.NormalizeGUID(a.SystemUserID), string(a.Source), a.Events
@@ -198,8 +236,15 @@ func (s *Store) stageActivityArrays(ctx context.Context, tx *sql.Tx, runID, env 
 			if lasts[j] = timestamp(a.LastAt); lasts[j].IsZero() {
 				lasts[j] = days[j]
 			}
+			if users {
+				aad[j] = sam.NormalizeGUID(a.UserID)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, q, runID, env, ids, days, sources, events, lasts); err != nil {
+		args := []any{runID, env, ids, days, sources, events, lasts}
+		if users {
+			args = append(args, aad)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,14 @@ import (
 	"github.com/seatwise/seatwise/internal/store"
 )
 
-func testActivityCommit(t *testing.T, s store.Store) {
+func testActivityCommit(t *testing.T, s store.Store) { activityCommit(t, s, false) }
+
+// testActivityCommitResolved is testActivityCommit with evidence the
+// caller resolved itself (store.StagedActivity.Resolved), mixed with rows
+// the store looks up: the outcome is the same.
+func testActivityCommitResolved(t *testing.T, s store.Store) { activityCommit(t, s, true) }
+
+func activityCommit(t *testing.T, s store.Store, resolved bool) {
 	p := newProfile(t, s, "contoso", 2)
 	e0, e1 := p.Environments[0].ID, p.Environments[1].ID
 	syncSubs(t, s, p, true, now, staged(1, skuSales), staged(2, skuSales), staged(3, skuApps))
@@ -22,12 +29,18 @@ func testActivityCommit(t *testing.T, s store.Store) {
 	}
 	must(t, s.StageSystemUsers(ctx(t), r, e0, users))
 	must(t, s.StageSystemUsers(ctx(t), r, e1, users[:1]))
-	must(t, s.StageActivity(ctx(t), r, []store.StagedActivity{
+	rows := []store.StagedActivity{
 		act(e0, 1, now.Add(-time.Hour), sam.SourceAccessWeb, 3),
 		act(e1, 1, now.Add(-48*time.Hour), sam.SourceAccessAPI, 2),
 		act(e0, 9, now.Add(-time.Hour), sam.SourceAccessWeb, 1), // no Entra object id
 		act(e1, 8, now.Add(-time.Hour), sam.SourceRecord, 1),    // unknown system user
-	}))
+	}
+	if resolved {
+		// All but the second row, which the store looks up.
+		rows[0].Resolved, rows[0].UserID = true, upper(user(1))
+		rows[2].Resolved, rows[3].Resolved = true, true
+	}
+	must(t, s.StageActivity(ctx(t), r, rows))
 	wm := now.Add(-30 * time.Minute)
 	ch, err := s.CommitActivity(ctx(t), r, store.ActivityCommit{Now: now, Environments: []sam.EnvironmentAudit{
 		auditOK(e0, wm), {EnvironmentID: e1, Reachable: true, AuditEnabled: true, UserAccessAuditEnabled: true, RetentionDays: 365, Watermark: wm.Add(-time.Minute)},

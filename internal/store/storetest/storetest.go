@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"CommitRollsBack", testCommitRollsBack},
 		{"SubscriptionFilters", testSubscriptionFilters},
 		{"ActivityCommit", testActivityCommit},
+		{"ActivityCommitResolved", testActivityCommitResolved},
 		{"ActivityMerge", testActivityMerge},
 		{"EnvironmentRemovedMidRun", testEnvironmentRemovedMidRun},
 		{"ActivityResolution", testActivityResolution},
