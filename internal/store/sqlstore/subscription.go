@@ -272,6 +272,9 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 			return err
 		}
 		ch.Opened = int(n)
+		if err := s.analyzeChanged(ctx, tx, "subscriptions", int64(ch.Opened+ch.Closed)); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO activity_days (profile_id, user_id, day, environment_id,
 			source, events, last_at)
 			SELECT `+s.cast(1, false)+`, u.user_id, u.last_sign_in_day, 0, '`+string(sam.SourceSignIn)+`', 1, u.last_sign_in
