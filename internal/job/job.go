@@ -88,8 +88,18 @@ type Job struct {
 	FinishedAt  *time.Time // when it reached a final state
 	Owner       string     // instance holding the lease while running
 	LeaseUntil  *time.Time // when a running job's lease expires unless renewed
-	// RunIDs are the sam.Run records the job produced (subscriptions and
-	// activity runs, with their counts, requests, throttles and errors).
+	// RunIDs are the sam.Run records of the job (subscriptions, activity
+	// and reconciliation runs, with their counts, requests, throttles and
+	// errors). A built-in kind names each run as soon as it starts or
+	// resumes it, before the run reads anything, so that a retry after its
+	// instance died knows which runs already committed and does only what
+	// is left: each phase of a job commits once, and a succeeded job names
+	// exactly the runs that did its work. A run belongs to one job, the
+	// last that started or resumed it (the one that committed it): a run an
+	// interrupted job left unfinished and another job resumed is taken off
+	// the first job. A run an interrupted reconciliation left, closed as
+	// failed by the retry's run, is replaced by that run. A failed job names
+	// the run that failed.
 	RunIDs []int64
 	Result string // what it did in words, or why it was skipped
 	Error  string // the last attempt's error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -374,6 +375,65 @@ func (qu *queue) finish(ctx context.Context, now time.Time, j *Job, owner string
 		return err
 	})
 	return ok, err
+}
+
+// recordRun names run id on job j for the attempt owner holds, in place of
+// the runs in drop, and takes the run away from every other job of the
+// profile that names it: a run belongs to the last job that started or
+// resumed it (see Job.RunIDs). j.RunIDs is updated. false, with nothing
+// written, when the attempt no longer holds the job's lease.
+func (qu *queue) recordRun(ctx context.Context, j *Job, owner string, id int64, drop []int64) (bool, error) {
+	ok := false
+	var ids []int64
+	err := qu.inTx(ctx, "record run "+strconv.FormatInt(id, 10)+" on job "+strconv.FormatInt(j.ID, 10), func(tx *sql.Tx) error {
+		ok = false
+		ids = nil
+		for _, x := range j.RunIDs {
+			if !slices.Contains(drop, x) {
+				ids = append(ids, x)
+			}
+		}
+		ids = mergeIDs(ids, []int64{id})
+		res, err := tx.ExecContext(ctx, qu.q(`UPDATE jobs SET run_ids = ? WHERE id = ? AND state = ? AND lease_owner = ? AND attempt = ?`),
+			formatIDs(ids), j.ID, string(StateRunning), owner, j.Attempt)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		ok = true
+		rows, err := tx.QueryContext(ctx, qu.q(`SELECT id, run_ids FROM jobs WHERE profile_id = ? AND id <> ? AND (',' || run_ids || ',') LIKE ?`),
+			j.ProfileID, j.ID, "%,"+strconv.FormatInt(id, 10)+",%")
+		if err != nil {
+			return err
+		}
+		type named struct {
+			job int64
+			ids []int64
+		}
+		others, err := collect(rows, func(sc scanner) (named, error) {
+			var n named
+			var s string
+			err := sc.Scan(&n.job, &s)
+			n.ids = parseIDs(s)
+			return n, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, o := range others {
+			rest := slices.DeleteFunc(o.ids, func(x int64) bool { return x == id })
+			if _, err := tx.ExecContext(ctx, qu.q(`UPDATE jobs SET run_ids = ? WHERE id = ?`), formatIDs(rest), o.job); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if ok && err == nil {
+		j.RunIDs = ids
+	}
+	return ok && err == nil, err
 }
 
 func mergeIDs(a, b []int64) []int64 {

@@ -15,6 +15,15 @@ import (
 // `seatwise sync`, through internal/ingest. Runs are resumable: an attempt
 // cut short (killed instance, hand-back, network failure) leaves its run
 // running with a checkpoint, and the next attempt resumes it.
+//
+// Each phase (subscriptions, activity) commits once per job: every run is
+// named on the job as soon as it starts or resumes (see runLog), and a
+// retry skips a phase whose run named by the job already succeeded (the
+// instance of the earlier attempt died, or lost its lease, after the run
+// committed but before the job's success was recorded). Its Result says
+// so. The steps after a phase (reclamation rules, evaluation) are run again
+// then: they are idempotent, and the earlier attempt may have died before
+// them.
 func (r *Runner) syncHandler(kind Kind) Handler {
 	return func(ctx context.Context, j *Job) (Outcome, error) {
 		st := r.cfg.Store
@@ -43,48 +52,65 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 		if err != nil {
 			return Outcome{}, Permanent(err)
 		}
+		ctx, runs, err := r.newRunLog(ctx, j)
+		if err != nil {
+			return Outcome{}, err
+		}
 		sy := &ingest.Syncer{
 			Store: st, Catalog: ingest.CatalogFilter{C: catalog.Default()}, Graph: src.Graph,
 			Dataverse: src.Dataverse, Counters: src, Now: r.clock.Now, Logger: r.log.With("job", j.ID, "profile", p.Name),
+			OnRun: runs.record,
 		}
-		var out Outcome
+		// fail ends the attempt after a phase failed: a run that could not
+		// be recorded on the job stopped for that reason.
+		fail := func(err error) (Outcome, error) {
+			if rerr := runs.Err(); rerr != nil {
+				err = rerr
+			}
+			return Outcome{RunIDs: runs.ids()}, err
+		}
 		var parts []string
 		if kind == KindSync || kind == KindSubscriptions {
-			res, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{})
-			if res != nil && res.Run != nil {
-				out.RunIDs = append(out.RunIDs, res.Run.ID)
+			if done := runs.committed(sam.RunSubscriptions); done != nil {
+				parts = append(parts, fmt.Sprintf("subscriptions run %d: committed by an earlier attempt, %d users read", done.ID, done.Counts["users"]))
+			} else {
+				res, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{})
+				if err != nil {
+					return fail(err)
+				}
+				parts = append(parts, fmt.Sprintf("subscriptions run %d: %d users read, opened %d, closed %d, updated %d",
+					res.Run.ID, res.Run.Counts["users"], res.Changes.Opened, res.Changes.Closed, res.Changes.Updated))
 			}
-			if err != nil {
-				return out, err
-			}
-			parts = append(parts, fmt.Sprintf("subscriptions run %d: %d users read, opened %d, closed %d, updated %d",
-				res.Run.ID, res.Run.Counts["users"], res.Changes.Opened, res.Changes.Closed, res.Changes.Updated))
+			// Also after an earlier attempt's run: that attempt may have
+			// died before it got here (the rules are created once).
 			r.afterDownload(ctx, p)
 		}
 		if kind == KindSync || kind == KindActivity {
 			// Reload: the subscriptions run may have changed the profile's state.
 			if p, err = st.Profile(ctx, p.ID); err != nil {
-				return out, err
+				return fail(err)
 			}
 			if reason := skipReason(p); reason != "" {
-				out.Result = strings.Join(append(parts, "activity skipped: "+reason), "; ")
-				return out, nil
+				return Outcome{RunIDs: runs.ids(), Result: strings.Join(append(parts, "activity skipped: "+reason), "; ")}, nil
 			}
-			res, err := sy.Activity(ctx, p)
-			if res != nil && res.Run != nil {
-				out.RunIDs = append(out.RunIDs, res.Run.ID)
+			if done := runs.committed(sam.RunActivity); done != nil {
+				parts = append(parts, fmt.Sprintf("activity run %d: committed by an earlier attempt, %d audit rows", done.ID, done.Counts["audit_rows"]))
+			} else {
+				res, err := sy.Activity(ctx, p)
+				if err != nil {
+					return fail(err)
+				}
+				parts = append(parts, fmt.Sprintf("activity run %d: %d audit rows, %d activity days written, %d subscriptions reclassified",
+					res.Run.ID, res.Run.Counts["audit_rows"], res.Changes.Days, res.Changes.Recomputed))
 			}
-			if err != nil {
-				return out, err
-			}
-			parts = append(parts, fmt.Sprintf("activity run %d: %d audit rows, %d activity days written, %d subscriptions reclassified",
-				res.Run.ID, res.Run.Counts["audit_rows"], res.Changes.Days, res.Changes.Recomputed))
+			// Also after an earlier attempt's run, which may have died
+			// before it evaluated: evaluating again on the same data is
+			// harmless.
 			if s := r.afterActivity(ctx, p); s != "" {
 				parts = append(parts, s)
 			}
 		}
-		out.Result = strings.Join(parts, "; ")
-		return out, nil
+		return Outcome{RunIDs: runs.ids(), Result: strings.Join(parts, "; ")}, nil
 	}
 }
 

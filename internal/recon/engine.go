@@ -26,6 +26,11 @@ type Options struct {
 	// ReclamationSource).
 	Candidates       CandidatesFunc
 	CandidatesSource string
+	// OnRun, when set, is called by Reconcile with its run once the run is
+	// started (it has an ID), before anything is computed: a job records
+	// there which run it owns, so that a retry after a crash knows a run
+	// that already committed.
+	OnRun func(*sam.Run)
 }
 
 // ReclamationSource names the default candidates source: the removal
@@ -188,6 +193,9 @@ func Reconcile(ctx context.Context, st store.Store, p *sam.Profile, opt Options)
 		return nil, nil, err
 	}
 	defer release()
+	if opt.OnRun != nil {
+		opt.OnRun(r)
+	}
 	res, err := Compute(ctx, st, p, opt)
 	if err != nil {
 		r.Status, r.Error = sam.RunFailed, sam.ErrorMessage(err)

@@ -1,0 +1,100 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+)
+
+// runLog records on a job, during one attempt, each run the attempt starts
+// or resumes, before the run reads anything, and knows the runs the job's
+// earlier attempts recorded. It is what makes a job's work commit once
+// although the job itself runs at least once: an instance may die after a
+// run committed but before the job's success was recorded, and the retry
+// then finds the committed run named by the job and skips that work.
+type runLog struct {
+	r      *Runner
+	j      *Job
+	cancel context.CancelCauseFunc
+	// earlier are the runs the job named when this attempt began, by kind
+	// (runs deleted since are left out).
+	earlier map[sam.RunKind][]*sam.Run
+
+	mu  sync.Mutex
+	err error // the first failure to record a run
+}
+
+// newRunLog reads the runs job j names and returns the log with ctx
+// derived from ctx: it is cancelled when a run cannot be recorded, so that
+// the run stops before it reads anything.
+func (r *Runner) newRunLog(ctx context.Context, j *Job) (context.Context, *runLog, error) {
+	l := &runLog{r: r, j: j, earlier: map[sam.RunKind][]*sam.Run{}}
+	for _, id := range j.RunIDs {
+		run, err := r.cfg.Store.Run(ctx, id)
+		if sam.IsCode(err, sam.ENOTFOUND) {
+			continue
+		}
+		if err != nil {
+			return ctx, nil, fmt.Errorf("read run %d of job %d: %w", id, j.ID, err)
+		}
+		l.earlier[run.Kind] = append(l.earlier[run.Kind], run)
+	}
+	ctx, l.cancel = context.WithCancelCause(ctx)
+	return ctx, l, nil
+}
+
+// committed returns the run of kind that the job named and that succeeded
+// (an earlier attempt committed it, then its instance died or lost the
+// lease before the job's success was recorded), or nil.
+func (l *runLog) committed(kind sam.RunKind) *sam.Run {
+	for _, run := range l.earlier[kind] {
+		if run.Status == sam.RunSucceeded {
+			return run
+		}
+	}
+	return nil
+}
+
+// record names run on the job (the OnRun hook of ingest and recon) in place
+// of the unfinished or failed runs of its kind that earlier attempts named
+// and that it supersedes (a reconciliation interrupted by a crash is closed,
+// not resumed). When that fails (the lease was lost, the database is
+// unreachable) the attempt's context is cancelled and Err reports why.
+func (l *runLog) record(run *sam.Run) {
+	var drop []int64
+	for _, x := range l.earlier[run.Kind] {
+		if x.ID != run.ID && x.Status != sam.RunSucceeded {
+			drop = append(drop, x.ID)
+		}
+	}
+	// Not the run's context: it may be cancelled already (shutdown), and the
+	// record must still be written; the write is fenced by the lease.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ok, err := l.r.qu.recordRun(ctx, l.j, l.r.cfg.Instance, run.ID, drop)
+	if err == nil && !ok {
+		err = sam.Errorf(sam.ECONFLICT, "job %d lost its lease before %s run %d started: another instance took it over", l.j.ID, run.Kind, run.ID)
+	}
+	if err != nil {
+		l.mu.Lock()
+		if l.err == nil {
+			l.err = err
+		}
+		l.mu.Unlock()
+		l.cancel(err)
+	}
+}
+
+// Err returns the first failure to record a run, or nil.
+func (l *runLog) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// ids returns the runs the job names now, for its Outcome.
+func (l *runLog) ids() []int64 { return slices.Clone(l.j.RunIDs) }
