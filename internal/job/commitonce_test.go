@@ -60,7 +60,7 @@ type shiftClock struct {
 
 func (c shiftClock) Now() time.Time { return c.base.Now().Add(c.d) }
 
-// TestRetryCommitsOnce reproduces, deterministically, an instance that stops
+// TestJobCommitsOnce reproduces, deterministically, an instance that stops
 // (killed, stalled) after a run of its job committed but before the job's
 // success was recorded: instance a is frozen right there, its lease
 // expires, and instance b, taking the job over, commits no second run; the
@@ -68,7 +68,7 @@ func (c shiftClock) Now() time.Time { return c.base.Now().Add(c.d) }
 // did its work. When the interrupted job has no attempt left, the next job
 // of the profile resumes its unfinished run and the run moves to that job.
 // Instance a, released at the end, records nothing over b's work.
-func TestRetryCommitsOnce(t *testing.T) {
+func TestJobCommitsOnce(t *testing.T) {
 	succeeded := func(kind sam.RunKind) func(probe store.Store, p *sam.Profile, reader *job.Runner, id int64) bool {
 		return func(probe store.Store, p *sam.Profile, _ *job.Runner, _ int64) bool {
 			rs, err := probe.Runs(context.Background(), store.RunFilter{ProfileID: p.ID, Kind: kind, Status: sam.RunSucceeded})
