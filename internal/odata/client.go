@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/sam"
@@ -247,7 +249,20 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// release gives back the body slot of a successful answer, after it
+	// was decoded (other answers' slot is already back; calling it again
+	// does nothing).
+	release func()
 }
+
+// bodySlots bounds the successful response bodies read and decoded at the
+// same time in the process. A page of 5,000 audit rows is megabytes of
+// JSON, and about as much again while it is decoded: the parallel audit
+// backfill has dozens of requests in flight (most of them waiting on
+// Microsoft), and unbounded they would hold all their pages in memory at
+// once. Waiting requests hold no slot; only reading and decoding does, and
+// two cores decode no faster with more than a few at once.
+var bodySlots = make(chan struct{}, max(8, 2*runtime.GOMAXPROCS(0)))
 
 // Send sends r with the retry policy: 429, 500, 502, 503 and 504 and
 // (for idempotent requests) network failures, timeouts, truncated and
@@ -270,6 +285,9 @@ func (c *Client) Send(ctx context.Context, r *Request) error {
 		attempts++
 		resp, tok, err := c.attempt(ctx, r, host)
 		if ctx.Err() != nil {
+			if resp != nil {
+				resp.release()
+			}
 			return sam.Wrap(sam.EUNAVAILABLE, ctx.Err(), "%s: %s %s cancelled", c.cfg.Service, r.Method, RedactURL(r.URL))
 		}
 		var tokErr *tokenError
@@ -285,9 +303,11 @@ func (c *Client) Send(ctx context.Context, r *Request) error {
 			retry = r.Idempotent
 		case resp.status >= 200 && resp.status < 300:
 			if r.Decode == nil {
+				resp.release()
 				return nil
 			}
 			derr := r.Decode(resp.status, resp.header, resp.body)
+			resp.release()
 			if derr == nil {
 				return nil
 			}
@@ -415,6 +435,19 @@ func (c *Client) attempt(ctx context.Context, r *Request, host string) (*respons
 	if res.StatusCode == http.StatusTooManyRequests {
 		c.counters.add(host, func(h *HostStats) { h.Throttles++ })
 	}
+	ok := res.StatusCode >= 200 && res.StatusCode < 300
+	if ok {
+		select {
+		case bodySlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, tok, ctx.Err()
+		}
+	}
+	release := sync.OnceFunc(func() {
+		if ok {
+			<-bodySlots
+		}
+	})
 	var buf bytes.Buffer
 	if n := res.ContentLength; n > 0 && n <= c.cfg.MaxBodyBytes {
 		buf.Grow(int(n) + bytes.MinRead)
@@ -422,15 +455,20 @@ func (c *Client) attempt(ctx context.Context, r *Request, host string) (*respons
 	_, err = buf.ReadFrom(io.LimitReader(res.Body, c.cfg.MaxBodyBytes+1))
 	data := buf.Bytes()
 	if err != nil {
-		if res.StatusCode >= 200 && res.StatusCode < 300 {
+		if ok {
+			release()
 			return nil, tok, fmt.Errorf("reading response body: %w", transportError(err))
 		}
 		// An error answer whose body broke off is still that answer.
 	}
 	if int64(len(data)) > c.cfg.MaxBodyBytes {
+		release()
 		return nil, tok, fmt.Errorf("response body larger than %d bytes", c.cfg.MaxBodyBytes)
 	}
-	return &response{status: res.StatusCode, header: res.Header, body: data}, tok, nil
+	if !ok {
+		release()
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: data, release: release}, tok, nil
 }
 
 // transportError strips the URL that net/http puts into *url.Error (it may
