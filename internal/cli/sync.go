@@ -131,6 +131,12 @@ func (a *App) syncProfile(ctx context.Context, st store.Store, p *sam.Profile, o
 		Dataverse: src.Dataverse, Counters: src, Now: opts.Now, Progress: prog.update, Logger: a.Logger,
 	}
 	sum := &syncSummary{Profile: p.Name}
+	if !opts.ActivityOnly && !opts.SubscriptionsOnly {
+		// Both at once: Graph and the audit logs are read side by side.
+		res, err := sy.Sync(ctx, p, ingest.SubscriptionOptions{Full: opts.Full}, nil)
+		sum.Subscriptions, sum.Activity = res.Subscriptions, res.Activity
+		return sum, err
+	}
 	if !opts.ActivityOnly {
 		res, err := sy.Subscriptions(ctx, p, ingest.SubscriptionOptions{Full: opts.Full})
 		sum.Subscriptions = res
@@ -277,12 +283,14 @@ type progress struct {
 	w     io.Writer
 	bar   *progressbar.ProgressBar
 	quiet bool
-	last  string
-	at    time.Time
+	// The last plain line and when it was written, per run kind: the two
+	// runs of a sync report at the same time.
+	last map[sam.RunKind]string
+	at   map[sam.RunKind]time.Time
 }
 
 func newProgress(w io.Writer, quiet bool) *progress {
-	p := &progress{w: w, quiet: quiet}
+	p := &progress{w: w, quiet: quiet, last: map[sam.RunKind]string{}, at: map[sam.RunKind]time.Time{}}
 	if f, ok := w.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
 		p.bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(w), progressbar.OptionSpinnerType(14),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionShowCount(),
@@ -312,9 +320,9 @@ func (p *progress) update(ev ingest.Progress) {
 		return
 	}
 	// Plain output: one line per phase, and one every 10 seconds.
-	if desc != p.last || time.Since(p.at) >= 10*time.Second {
+	if desc != p.last[ev.Kind] || time.Since(p.at[ev.Kind]) >= 10*time.Second {
 		fmt.Fprintf(p.w, "%s (%d so far, %d requests)\n", desc, ev.Items, ev.Requests)
-		p.last, p.at = desc, time.Now()
+		p.last[ev.Kind], p.at[ev.Kind] = desc, time.Now()
 	}
 }
 

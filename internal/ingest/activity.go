@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/seatwise/seatwise/internal/odata"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -55,6 +56,12 @@ func AnalysisStart(p *sam.Profile, now time.Time) time.Time {
 //
 // Errors: as Subscriptions.
 func (s *Syncer) Activity(ctx context.Context, p *sam.Profile) (*ActivityResult, error) {
+	return s.activityRun(ctx, p, nil)
+}
+
+// activityRun is Activity; gate, when set, is waited for before the
+// commit, and its error ends the invocation with the run resumable.
+func (s *Syncer) activityRun(ctx context.Context, p *sam.Profile, gate func(context.Context) error) (*ActivityResult, error) {
 	res := &ActivityResult{}
 	r, err := s.Store.UnfinishedRun(ctx, p.ID, sam.RunActivity)
 	switch {
@@ -76,8 +83,8 @@ func (s *Syncer) Activity(ctx context.Context, p *sam.Profile) (*ActivityResult,
 	if s.OnRun != nil {
 		s.OnRun(r)
 	}
-	st := newRunStats(s.Counters, r)
-	changes, err := s.activity(ctx, p, r, st, res.Resumed)
+	st := newRunStats(s.Counters, r, odata.ServiceDataverse)
+	changes, err := s.activity(ctx, p, r, st, res.Resumed, gate)
 	if err != nil {
 		return res, s.fail(ctx, p, r, st, err)
 	}
@@ -85,7 +92,7 @@ func (s *Syncer) Activity(ctx context.Context, p *sam.Profile) (*ActivityResult,
 	return res, nil
 }
 
-func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *runStats, resumed bool) (store.ActivityChanges, error) {
+func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *runStats, resumed bool, gate func(context.Context) error) (store.ActivityChanges, error) {
 	now := s.now()
 	var cp actCheckpoint
 	if len(r.Checkpoint) > 0 {
@@ -206,6 +213,11 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 			if err != nil {
 				return store.ActivityChanges{}, err
 			}
+		}
+	}
+	if gate != nil {
+		if err := gate(ctx); err != nil {
+			return store.ActivityChanges{}, err
 		}
 	}
 	s.progress(Progress{Kind: sam.RunActivity, Phase: "commit", Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})

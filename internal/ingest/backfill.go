@@ -128,6 +128,12 @@ type rangePage struct {
 	err  error
 }
 
+// backfillPagesQueued is how many pages read by the streams of a backfill
+// wait, decoded, for the one goroutine that aggregates them: a few keep it
+// busy, and more would only hold memory (each stream also holds the page
+// it is handing over).
+const backfillPagesQueued = 8
+
 // splitChunkPages is the size, in pages, of the ranges split off the front
 // of a range with many pages left.
 const splitChunkPages = 2
@@ -178,7 +184,7 @@ func (s *Syncer) backfillAudits(ctx context.Context, dv Dataverse, env sam.Envir
 	// On an early return the stager stops; a batch not written yet is lost
 	// with its checkpoint, and the run resumes from the last one written.
 	defer stager.wait()
-	results := make(chan rangePage, DefaultAuditStreams)
+	results := make(chan rangePage, backfillPagesQueued)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()

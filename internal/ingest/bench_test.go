@@ -40,7 +40,8 @@ import (
 // 10000. SEATWISE_BENCH_DB lists the databases, "sqlite,postgres" by
 // default; PostgreSQL is pgtest's (a private cluster, or
 // SEATWISE_TEST_POSTGRES_URL), skipped when none can be started unless
-// CI=true. CHILD_CPUPROFILE=FILE writes a CPU profile of the sync child.
+// CI=true. CHILD_CPUPROFILE=FILE writes a CPU profile of the sync child,
+// CHILD_HEAPPROFILE=FILE a heap profile at its largest heap in use.
 //
 // Metrics per tenant and database: ratio (sync wall time / floor wall time,
 // target < 1.5), wall-s and floor-s (seconds), peak-RSS-MB of the sync

@@ -90,23 +90,33 @@ func (s *Syncer) progress(p Progress) {
 // base holds what the run had counted before this invocation.
 type runStats struct {
 	c                         Counters
-	req0, thr0, ret0          int64 // the counters when this invocation started
-	baseReq, baseThr, baseRet int64 // the run's counts from earlier invocations
+	service                   string // counted alone when c is ServiceCounters
+	req0, thr0, ret0          int64  // the counters when this invocation started
+	baseReq, baseThr, baseRet int64  // the run's counts from earlier invocations
 }
 
-func newRunStats(c Counters, r *sam.Run) *runStats {
-	st := &runStats{c: c, baseReq: r.Requests, baseThr: r.Throttles, baseRet: r.Retries}
+// newRunStats starts counting the requests of run r to service (a run
+// reads one: subscriptions Graph, activity Dataverse).
+func newRunStats(c Counters, r *sam.Run, service string) *runStats {
+	st := &runStats{c: c, service: service, baseReq: r.Requests, baseThr: r.Throttles, baseRet: r.Retries}
 	if c != nil {
-		st.req0, st.thr0, st.ret0 = c.Counts()
+		st.req0, st.thr0, st.ret0 = st.counts()
 	}
 	return st
+}
+
+func (st *runStats) counts() (requests, throttles, retries int64) {
+	if sc, ok := st.c.(ServiceCounters); ok {
+		return sc.ServiceCounts(st.service)
+	}
+	return st.c.Counts()
 }
 
 func (st *runStats) apply(r *sam.Run) {
 	if st.c == nil {
 		return
 	}
-	req, thr, ret := st.c.Counts()
+	req, thr, ret := st.counts()
 	r.Requests = st.baseReq + req - st.req0
 	r.Throttles = st.baseThr + thr - st.thr0
 	r.Retries = st.baseRet + ret - st.ret0

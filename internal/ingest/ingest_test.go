@@ -443,3 +443,64 @@ func TestUnreadableCheckpoint(t *testing.T) {
 	}
 	b.checkTruth()
 }
+
+// TestSyncSideBySide: Sync reads subscriptions and activity at the same
+// time and ends exactly as the two runs one after the other; when the
+// subscriptions run fails, the activity run does not commit and the next
+// Sync resumes it.
+func TestSyncSideBySide(t *testing.T) {
+	t.Parallel()
+	b := setup(t, generated(11, 800, 2))
+	if err := b.srv.SetFaults(mscloud.Faults{Graph: mscloud.FaultRates{ServerError: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.sy.Sync(b.ctx, b.profile(), ingest.SubscriptionOptions{}, func(*ingest.SubscriptionResult) {
+		t.Error("afterSubscriptions called for a failed subscriptions run")
+	})
+	if err == nil || res.Subscriptions == nil || res.Subscriptions.Run == nil {
+		t.Fatalf("sync with Graph failing: err %v, result %+v", err, res)
+	}
+	runs, err := b.st.Runs(b.ctx, store.RunFilter{ProfileID: b.p.ID, Kind: sam.RunActivity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.Status != sam.RunRunning {
+			t.Errorf("activity run %d is %s after the subscriptions run failed, want running (resumable)", r.ID, r.Status)
+		}
+	}
+
+	if err := b.srv.SetFaults(mscloud.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	committedFirst := false
+	res, err = b.sy.Sync(b.ctx, b.profile(), ingest.SubscriptionOptions{}, func(sr *ingest.SubscriptionResult) {
+		_, err := b.st.UnfinishedRun(b.ctx, b.p.ID, sam.RunActivity)
+		committedFirst = sr.Run.Status == sam.RunSucceeded && err == nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !committedFirst {
+		t.Error("the subscriptions run did not commit before the activity run")
+	}
+	if res.Activity == nil || res.Activity.Run.Status != sam.RunSucceeded || res.Activity.Run.Counts["audit_rows"] == 0 {
+		t.Fatalf("activity = %+v", res.Activity)
+	}
+	if res.Subscriptions.Run.Requests == 0 || res.Activity.Run.Requests == 0 {
+		t.Errorf("requests counted: subscriptions %d, activity %d", res.Subscriptions.Run.Requests, res.Activity.Run.Requests)
+	}
+	for _, kind := range []sam.RunKind{sam.RunSubscriptions, sam.RunActivity} {
+		runs, err := b.st.Runs(b.ctx, store.RunFilter{ProfileID: b.p.ID, Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 1 || runs[0].Status != sam.RunSucceeded {
+			t.Errorf("%s: %d runs, want the one resumed and succeeded", kind, len(runs))
+		}
+	}
+	b.checkTruth()
+	clean := filepath.Join(t.TempDir(), "sequential.db")
+	b.syncCopy(clean)
+	compareStores(t, b, b.path, clean)
+}

@@ -95,18 +95,15 @@ func (b *bundle) profile() *sam.Profile {
 	return p
 }
 
-// sync runs both jobs and fails the test on error.
+// sync runs both jobs side by side (Sync), as the CLI and the sync job
+// do, and fails the test on error.
 func (b *bundle) sync(full bool) (*ingest.SubscriptionResult, *ingest.ActivityResult) {
 	b.t.Helper()
-	sr, err := b.sy.Subscriptions(b.ctx, b.profile(), ingest.SubscriptionOptions{Full: full})
+	res, err := b.sy.Sync(b.ctx, b.profile(), ingest.SubscriptionOptions{Full: full}, nil)
 	if err != nil {
-		b.t.Fatalf("subscriptions: %v", err)
+		b.t.Fatalf("sync: %v", err)
 	}
-	ar, err := b.sy.Activity(b.ctx, b.profile())
-	if err != nil {
-		b.t.Fatalf("activity: %v", err)
-	}
-	return sr, ar
+	return res.Subscriptions, res.Activity
 }
 
 // subKey identifies a subscription.

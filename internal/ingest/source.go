@@ -44,6 +44,16 @@ type Counters interface {
 	Counts() (requests, throttles, retries int64)
 }
 
+// ServiceCounters are Counters that also count by service
+// (odata.ServiceGraph, odata.ServiceDataverse). A Syncer whose Counters
+// implement them counts a subscriptions run's Graph requests and an
+// activity run's Dataverse requests only, so that the two runs of a Sync,
+// which go on at the same time, do not count each other's.
+type ServiceCounters interface {
+	Counters
+	ServiceCounts(service string) (requests, throttles, retries int64)
+}
+
 // SubscribedSKU is one entry of Graph subscribedSkus.
 type SubscribedSKU struct {
 	SKUID            string

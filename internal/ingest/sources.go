@@ -40,10 +40,12 @@ type ClientOptions struct {
 }
 
 // Sources are the Microsoft clients of one profile, adapted to Graph and
-// Dataverse, sharing one set of request counters (token requests excluded).
+// Dataverse, with request counters (token requests excluded) for Graph and
+// for Dataverse.
 type Sources struct {
-	Graph    *GraphSource
-	Counters *odata.Counters
+	Graph *GraphSource
+
+	graphCounters, dataverseCounters *odata.Counters
 
 	profile *sam.Profile
 	secret  string
@@ -64,7 +66,7 @@ func NewSources(p *sam.Profile, clientSecret string, opts ClientOptions) (*Sourc
 		}
 		opts.HTTPClient = hc
 	}
-	s := &Sources{Counters: odata.NewCounters(), profile: p, secret: clientSecret, opts: opts, envs: map[int64]*DataverseSource{}}
+	s := &Sources{graphCounters: odata.NewCounters(), dataverseCounters: odata.NewCounters(), profile: p, secret: clientSecret, opts: opts, envs: map[int64]*DataverseSource{}}
 	graphURL := p.GraphURL
 	if graphURL == "" {
 		graphURL = sam.DefaultGraphURL
@@ -108,7 +110,11 @@ func (s *Sources) client(service, scope string) (*odata.Client, error) {
 		// backfill may use all it admits.
 		conc = budgets.Config().Max
 	}
-	return odata.New(odata.Config{Service: service, HTTPClient: s.opts.HTTPClient, Tokens: ts, Counters: s.Counters,
+	counters := s.graphCounters
+	if service == odata.ServiceDataverse {
+		counters = s.dataverseCounters
+	}
+	return odata.New(odata.Config{Service: service, HTTPClient: s.opts.HTTPClient, Tokens: ts, Counters: counters,
 		MaxAttempts: s.opts.MaxAttempts, BaseDelay: s.opts.BaseDelay, MaxDelay: s.opts.MaxDelay,
 		MaxConcurrency: conc, Budget: ctl}), nil
 }
@@ -147,7 +153,24 @@ func (s *Sources) Dataverse(env sam.Environment) (Dataverse, error) {
 }
 
 // Counts returns the requests, throttles and retries of every client.
-func (s *Sources) Counts() (requests, throttles, retries int64) { return s.Counters.Counts() }
+func (s *Sources) Counts() (requests, throttles, retries int64) {
+	gr, gt, gx := s.graphCounters.Counts()
+	dr, dt, dx := s.dataverseCounters.Counts()
+	return gr + dr, gt + dt, gx + dx
+}
+
+// ServiceCounts returns the requests, throttles and retries of the clients
+// of one service: odata.ServiceGraph or odata.ServiceDataverse (zero for
+// any other).
+func (s *Sources) ServiceCounts(service string) (requests, throttles, retries int64) {
+	switch service {
+	case odata.ServiceGraph:
+		return s.graphCounters.Counts()
+	case odata.ServiceDataverse:
+		return s.dataverseCounters.Counts()
+	}
+	return 0, 0, 0
+}
 
 // GraphSource adapts a msgraph.Client to Graph.
 type GraphSource struct{ C *msgraph.Client }

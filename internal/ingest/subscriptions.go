@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/seatwise/seatwise/internal/odata"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -92,7 +93,7 @@ func (s *Syncer) Subscriptions(ctx context.Context, p *sam.Profile, opts Subscri
 	if s.OnRun != nil {
 		s.OnRun(r)
 	}
-	st := newRunStats(s.Counters, r)
+	st := newRunStats(s.Counters, r, odata.ServiceGraph)
 	for attempt := 0; ; attempt++ {
 		changes, err := s.subscriptions(ctx, p, r, st, state.DeltaLink, res.Resumed)
 		if errors.Is(err, errRestart) && attempt < 2 {

@@ -1,0 +1,78 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+
+	"github.com/seatwise/seatwise/internal/sam"
+)
+
+// errSubscriptionsFailed stops the activity run of a Sync whose
+// subscriptions run failed, before its commit.
+var errSubscriptionsFailed = errors.New("the subscriptions run failed: activity is committed after it")
+
+// SyncResult is what a Sync did: the subscriptions run, and the activity
+// run (nil when it did not start).
+type SyncResult struct {
+	Subscriptions *SubscriptionResult
+	Activity      *ActivityResult
+}
+
+// Sync runs the profile's subscriptions and activity runs at the same time:
+// Microsoft Graph (users and licences) and the Dataverse audit logs are read
+// side by side, and the activity run commits only after the subscriptions
+// run did, so that its usage recompute sees the new subscriptions. The
+// final state is that of Subscriptions followed by Activity; the wall time
+// is closer to the longer of the two than to their sum.
+//
+// afterSubscriptions, when set, is called once the subscriptions run has
+// committed, while the activity run goes on (a job records the day's unit
+// counts there).
+//
+// When the subscriptions run fails, the activity run stops before its
+// commit and stays resumable from its last checkpoint (the next Sync or
+// Activity resumes it), and Sync returns the subscriptions error; when
+// the activity run fails, Sync returns that error with the committed
+// subscriptions run in the result. Errors: those of Subscriptions and
+// Activity.
+func (s *Syncer) Sync(ctx context.Context, p *sam.Profile, opts SubscriptionOptions, afterSubscriptions func(*SubscriptionResult)) (*SyncResult, error) {
+	res := &SyncResult{}
+	actCtx, cancelActivity := context.WithCancel(ctx)
+	defer cancelActivity()
+	subsDone := make(chan struct{})
+	var subsErr error
+	go func() {
+		defer close(subsDone)
+		res.Subscriptions, subsErr = s.Subscriptions(ctx, p, opts)
+		if subsErr != nil {
+			// The activity run must not commit over subscriptions that
+			// did not: it stops and resumes next time.
+			cancelActivity()
+			return
+		}
+		if afterSubscriptions != nil {
+			afterSubscriptions(res.Subscriptions)
+		}
+	}()
+	gate := func(ctx context.Context) error {
+		select {
+		case <-subsDone:
+			if subsErr != nil {
+				// Not the subscriptions error itself: a permanent one
+				// would finish the activity run as failed and discard
+				// what it read, which stays good.
+				return errSubscriptionsFailed
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	act, actErr := s.activityRun(actCtx, p, gate)
+	<-subsDone
+	res.Activity = act
+	if subsErr != nil {
+		return res, subsErr
+	}
+	return res, actErr
+}
