@@ -95,7 +95,33 @@ func ValidName(name string) bool {
 
 // NormalizeGUID returns g trimmed and in lower case, the form Seatwise stores.
 // Microsoft returns GUIDs in both cases (assignLicense answers in upper case).
-func NormalizeGUID(g string) string { return strings.ToLower(strings.TrimSpace(strings.Trim(g, "{}"))) }
+func NormalizeGUID(g string) string {
+	if lowerGUID(g) {
+		return g // already normal: the common case, without a copy
+	}
+	return strings.ToLower(strings.TrimSpace(strings.Trim(g, "{}")))
+}
+
+// lowerGUID reports whether g is a GUID in lower-case 8-4-4-4-12 form.
+func lowerGUID(g string) bool {
+	if len(g) != 36 {
+		return false
+	}
+	for i := 0; i < len(g); i++ {
+		c := g[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // ValidGUID reports whether g is a GUID in 8-4-4-4-12 hex form (either case).
 func ValidGUID(g string) bool {
