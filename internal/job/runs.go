@@ -62,23 +62,24 @@ func (l *runLog) committed(kind sam.RunKind) *sam.Run {
 // record names run on the job (the OnRun hook of ingest and recon) in place
 // of the unfinished or failed runs of its kind that earlier attempts named
 // and that it supersedes (a reconciliation interrupted by a crash is closed,
-// not resumed). When that fails (the lease was lost, the database is
-// unreachable) the attempt's context is cancelled and Err reports why.
+// not resumed).
+//
+// It refuses a new run when a run of the same kind named by the job has
+// succeeded since this attempt began: an earlier attempt whose lease had
+// expired but whose instance was still alive committed it meanwhile (ingest
+// then starts a new run, because the named one is no longer unfinished).
+// The new run is left unnamed and unread (a later sync resumes it), and the
+// next attempt skips the phase.
+//
+// When the run is refused or cannot be recorded (the lease was lost, the
+// database is unreachable) the attempt's context is cancelled, so that the
+// run stops before it reads anything, and Err reports why.
 func (l *runLog) record(run *sam.Run) {
-	var drop []int64
-	for _, x := range l.earlier[run.Kind] {
-		if x.ID != run.ID && x.Status != sam.RunSucceeded {
-			drop = append(drop, x.ID)
-		}
-	}
 	// Not the run's context: it may be cancelled already (shutdown), and the
 	// record must still be written; the write is fenced by the lease.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ok, err := l.r.qu.recordRun(ctx, l.j, l.r.cfg.Instance, run.ID, drop)
-	if err == nil && !ok {
-		err = sam.Errorf(sam.ECONFLICT, "job %d lost its lease before %s run %d started: another instance took it over", l.j.ID, run.Kind, run.ID)
-	}
+	err := l.recordRun(ctx, run)
 	if err != nil {
 		l.mu.Lock()
 		if l.err == nil {
@@ -87,6 +88,32 @@ func (l *runLog) record(run *sam.Run) {
 		l.mu.Unlock()
 		l.cancel(err)
 	}
+}
+
+func (l *runLog) recordRun(ctx context.Context, run *sam.Run) error {
+	var drop []int64
+	for _, x := range l.earlier[run.Kind] {
+		if x.ID == run.ID {
+			continue
+		}
+		now, err := l.r.cfg.Store.Run(ctx, x.ID)
+		switch {
+		case sam.IsCode(err, sam.ENOTFOUND):
+			drop = append(drop, x.ID)
+		case err != nil:
+			return fmt.Errorf("read run %d of job %d: %w", x.ID, l.j.ID, err)
+		case now.Status == sam.RunSucceeded:
+			return sam.Errorf(sam.ECONFLICT, "%s run %d of job %d was committed meanwhile by an earlier attempt whose lease had expired; run %d is left for a later sync",
+				run.Kind, x.ID, l.j.ID, run.ID)
+		default:
+			drop = append(drop, x.ID)
+		}
+	}
+	ok, err := l.r.qu.recordRun(ctx, l.j, l.r.cfg.Instance, run.ID, drop)
+	if err == nil && !ok {
+		err = sam.Errorf(sam.ECONFLICT, "job %d lost its lease before %s run %d started: another instance took it over", l.j.ID, run.Kind, run.ID)
+	}
+	return err
 }
 
 // Err returns the first failure to record a run, or nil.
