@@ -275,14 +275,22 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 		if err := s.analyzeChanged(ctx, tx, "subscriptions", int64(ch.Opened+ch.Closed)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO activity_days (profile_id, user_id, day, environment_id,
+		res, err = tx.ExecContext(ctx, `INSERT INTO activity_days (profile_id, user_id, day, environment_id,
 			source, events, last_at)
 			SELECT `+s.cast(1, false)+`, u.user_id, u.last_sign_in_day, 0, '`+string(sam.SourceSignIn)+`', 1, u.last_sign_in
 			FROM staging_users u WHERE u.run_id = $2 AND NOT u.removed AND u.last_sign_in IS NOT NULL
 			ON CONFLICT (profile_id, user_id, day, environment_id, source) DO UPDATE SET
 				last_at = CASE WHEN excluded.last_at > activity_days.last_at THEN excluded.last_at
-					ELSE activity_days.last_at END`, p, r.ID); err != nil {
+					ELSE activity_days.last_at END`, p, r.ID)
+		if err != nil {
 			return fmt.Errorf("record sign-ins: %w", err)
+		}
+		if n, err = affected(res); err != nil {
+			return err
+		}
+		// The recompute reads the sign-ins: a first sync's fill an empty table.
+		if err := s.analyzeChanged(ctx, tx, "activity_days", n); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_state (profile_id, delta_link, last_subscriptions_sync)
 			VALUES ($1, $2, $3) ON CONFLICT (profile_id) DO UPDATE SET delta_link = excluded.delta_link,
