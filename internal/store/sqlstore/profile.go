@@ -327,6 +327,12 @@ func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 		} else if n == 0 {
 			return sam.Errorf(sam.ENOTFOUND, "profile %d not found", id)
 		}
+		// Activity days have no foreign key to the profile (migration
+		// 0054): deleted here, after the profile, whose row lock waited
+		// for any commit still writing them.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM activity_days WHERE profile_id = $1`, id); err != nil {
+			return err
+		}
 		return s.closeProfileCandidates(ctx, tx, id, now)
 	})
 }
