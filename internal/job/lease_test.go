@@ -3,6 +3,8 @@ package job_test
 import (
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +135,51 @@ func TestOneJobPerProfile(t *testing.T) {
 		}
 		close(release)
 		waitState(t, r, same, job.StateSucceeded)
+	})
+}
+
+// TestLeaseOfRunningJobNotRescuedByItsRunner: when the clock passes the
+// lease of a job its runner is still working on (the heartbeat is late), the
+// runner does not rescue the job itself and start a second attempt beside
+// the first; the attempt finishes and is recorded.
+func TestLeaseOfRunningJobNotRescuedByItsRunner(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		st := openStore(t, url)
+		ps := addProfiles(t, st, 1)
+		ctx := context.Background()
+		clk := newFakeClock(t0)
+		release := make(chan struct{})
+		var started atomic.Int32
+		a := newRunner(t, job.Config{Store: st, Clock: clk, Instance: "a", Workers: 2, Lease: time.Minute, Heartbeat: 50 * time.Second,
+			Handlers: map[job.Kind]job.Handler{"work": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
+				started.Add(1)
+				select {
+				case <-release:
+					return job.Outcome{Result: "done"}, nil
+				case <-ctx.Done():
+					return job.Outcome{}, ctx.Err()
+				}
+			}}})
+		var once sync.Once
+		finish := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(finish) // before a stops, also when the test fails
+		id, err := a.Trigger(ctx, ps[0].ID, "work")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the attempt to start", func() bool { return started.Load() == 1 })
+		clk.Add(5 * time.Minute) // past the lease, long before the heartbeat
+		for range 20 {           // several rounds of the runner's loop
+			a.Poke()
+			time.Sleep(10 * time.Millisecond)
+		}
+		if j, _ := a.Job(ctx, id); j.State != job.StateRunning || j.Attempt != 1 || started.Load() != 1 {
+			t.Fatalf("job after the clock passed its lease = %+v, %d attempts started", j, started.Load())
+		}
+		finish()
+		j := waitState(t, a, id, job.StateSucceeded)
+		if as := attempts(t, a, id); !slices.Equal(outcomes(as), []string{"succeeded"}) || j.Result != "done" {
+			t.Errorf("job = %+v, attempts = %+v", j, as)
+		}
 	})
 }

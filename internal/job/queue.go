@@ -471,8 +471,11 @@ func (qu *queue) handBack(ctx context.Context, now time.Time, j *Job, owner stri
 }
 
 // rescue hands back (or fails, when its attempts are spent) every running
-// job whose lease expired before now: its instance died or stalled.
-func (qu *queue) rescue(ctx context.Context, now time.Time) ([]int64, error) {
+// job whose lease expired before now: its instance died or stalled. The
+// jobs in running are left alone: the caller is working on them (alive;
+// its heartbeat renews their leases), and rescuing one would run a second
+// attempt of it beside the first in the same instance.
+func (qu *queue) rescue(ctx context.Context, now time.Time, running []int64) ([]int64, error) {
 	var rescued []int64
 	err := qu.inTx(ctx, "rescue jobs with expired leases", func(tx *sql.Tx) error {
 		rescued = rescued[:0]
@@ -494,6 +497,9 @@ func (qu *queue) rescue(ctx context.Context, now time.Time) ([]int64, error) {
 			return err
 		}
 		for _, e := range list {
+			if slices.Contains(running, e.id) {
+				continue
+			}
 			msg := "instance " + e.owner + " stopped renewing its lease (killed or stalled) during attempt " + strconv.Itoa(e.attempt)
 			state, finished := StateAvailable, int64(0)
 			if e.attempt >= e.mx {

@@ -341,7 +341,7 @@ func (r *Runner) loop(ctx context.Context) {
 // jobs while workers are free.
 func (r *Runner) tick(ctx context.Context) {
 	now := r.clock.Now()
-	if ids, err := r.qu.rescue(ctx, now); err != nil {
+	if ids, err := r.qu.rescue(ctx, now, r.Running()); err != nil {
 		r.logErr(ctx, "rescue jobs", err)
 	} else if len(ids) > 0 {
 		r.count(func(s *Stats) { s.Rescued += len(ids) })
@@ -412,6 +412,16 @@ func (r *Runner) launch(j *Job) {
 // work runs one claimed job with lease renewal and records its end.
 func (r *Runner) work(ctx context.Context, a *active, j *Job) {
 	log := r.log.With("job", j.ID, "kind", j.Kind, "profile", j.ProfileID, "attempt", j.Attempt)
+	// The lease was computed from the time read before the claim: a claim
+	// delayed (a loaded machine, a clock moved meanwhile) may hold a lease
+	// that has expired already, which another instance may have rescued.
+	// Renew it from the time now before doing anything.
+	if ok, err := r.qu.renew(ctx, r.clock.Now(), j, r.cfg.Instance, r.cfg.Lease); err == nil && !ok {
+		log.Warn("job taken over by another instance before its attempt began; not running it here")
+		return
+	} else if err != nil {
+		log.Warn("job lease not renewed at start; the heartbeat tries again", "err", err)
+	}
 	log.Info("job started")
 	r.count(func(s *Stats) { s.Started++ })
 	var lost bool

@@ -89,7 +89,7 @@ func TestJobRunLogRecord(t *testing.T) {
 			refused: true},
 		{name: "lease lost: refused",
 			meanwhile: func(t *testing.T, e env, _ []*sam.Run) {
-				if _, err := e.r.qu.rescue(context.Background(), time.Now().Add(time.Hour)); err != nil {
+				if _, err := e.r.qu.rescue(context.Background(), time.Now().Add(time.Hour), nil); err != nil {
 					t.Fatal(err)
 				}
 			},
