@@ -14,6 +14,12 @@
 // rejected, permission missing) or runs out of attempts. Every attempt is
 // recorded in job_attempts.
 //
+// A job may thus run more than once (an instance can die after the job's
+// work committed but before its success was recorded), yet its work
+// commits once: the built-in kinds name each run on the job, fenced by the
+// lease, as soon as they start or resume it, and a retry skips the work
+// whose run the job names as succeeded (see Job.RunIDs).
+//
 // Schedules (job_schedules) are rows too: each names a kind, a spec such as
 // "daily 02:00" and the next time it is due. The first runner to see a due
 // schedule enqueues one job per profile for that slot (a unique index makes
