@@ -62,6 +62,8 @@ func classify(err error) sqlstore.ErrorKind {
 			return sqlstore.ErrUnique
 		case pe.Code == "23503":
 			return sqlstore.ErrForeignKey
+		case pe.Code == "55P03": // lock_not_available (NOWAIT)
+			return sqlstore.ErrLockNotAvailable
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			strings.HasPrefix(pe.Code, "53"),       // insufficient resources
 			strings.HasPrefix(pe.Code, "57"),       // operator intervention (shutdown, cannot connect now)

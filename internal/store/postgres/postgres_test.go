@@ -1,10 +1,12 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
@@ -121,4 +123,96 @@ func BenchmarkSync(b *testing.B) {
 		b.Cleanup(func() { s.Close() })
 		return s
 	}, 10000)
+}
+
+// TestDiscardStaging checks how a finished run's staging rows go on
+// PostgreSQL: a staging table holding only that run's rows is truncated (a
+// new file), one holding another run's rows keeps them, and one that
+// another transaction holds is not waited for (the run's rows are deleted
+// by run instead).
+func TestDiscardStaging(t *testing.T) {
+	tests := []struct {
+		name     string
+		otherRun bool // another running run has staged users
+		held     bool // another transaction holds staging_users
+		truncate bool // staging_users is expected to be truncated
+	}{
+		{name: "alone", truncate: true},
+		{name: "another run staged", otherRun: true},
+		{name: "table held by another transaction", held: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			s, err := postgres.Open(ctx, pgtest.URL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			user := func(n int) store.StagedUser {
+				return store.StagedUser{UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), UPN: fmt.Sprintf("u%d@contoso.com", n),
+					AccountEnabled: true, Licenses: []store.StagedLicense{{SKUID: "00000000-0000-4000-8000-0000000000aa"}}}
+			}
+			start := func(name string, users ...store.StagedUser) *sam.Run {
+				p := &sam.Profile{Name: name, TenantID: "00000000-0000-4000-8000-000000000001"}
+				if err := s.CreateProfile(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+				r := &sam.Run{ProfileID: p.ID, Kind: sam.RunSubscriptions, Full: true}
+				if err := s.StartRun(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.StageUsers(ctx, r, users); err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			count := func(runID int64) int {
+				var n int
+				if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM staging_users WHERE run_id = $1`, runID).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			fileOf := func() (f int64) {
+				if err := s.DB().QueryRowContext(ctx, `SELECT pg_relation_filenode('staging_users')`).Scan(&f); err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+			r := start("finished", user(1), user(2))
+			var other *sam.Run
+			if tc.otherRun {
+				other = start("other", user(3))
+			}
+			if tc.held {
+				tx, err := s.DB().BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback()
+				if _, err := tx.ExecContext(ctx, `LOCK TABLE staging_users IN ROW EXCLUSIVE MODE`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := fileOf()
+			r.Status = sam.RunFailed
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := s.FinishRun(fctx, r); err != nil {
+				t.Fatalf("FinishRun: %v", err)
+			}
+			if n := count(r.ID); n != 0 {
+				t.Errorf("%d staged users of the finished run left", n)
+			}
+			if other != nil {
+				if n := count(other.ID); n != 1 {
+					t.Errorf("the other run has %d staged users, want 1", n)
+				}
+			}
+			if truncated := fileOf() != before; truncated != tc.truncate {
+				t.Errorf("staging_users truncated = %v, want %v", truncated, tc.truncate)
+			}
+		})
+	}
 }

@@ -21,10 +21,11 @@ type ErrorKind int
 
 // Error kinds a Dialect recognises.
 const (
-	ErrOther       ErrorKind = iota // anything else: a bug or an unexpected state
-	ErrUnique                       // a unique or primary key constraint failed
-	ErrForeignKey                   // a foreign key constraint failed
-	ErrUnavailable                  // the database cannot be reached, is locked or shutting down
+	ErrOther            ErrorKind = iota // anything else: a bug or an unexpected state
+	ErrUnique                            // a unique or primary key constraint failed
+	ErrForeignKey                        // a foreign key constraint failed
+	ErrUnavailable                       // the database cannot be reached, is locked or shutting down
+	ErrLockNotAvailable                  // a lock asked for without waiting (NOWAIT) is held by another transaction
 )
 
 // Dialect is what differs between the SQL databases sqlstore supports.

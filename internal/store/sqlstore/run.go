@@ -164,27 +164,49 @@ func (s *Store) finishRun(ctx context.Context, tx *sql.Tx, r *sam.Run) error {
 	return s.discard(ctx, tx, r.ID)
 }
 
-// discard deletes what run runID staged. On SQLite, whose write
-// transactions exclude each other, a staging table that holds only this
-// run's rows (the usual case: one run at a time) is emptied with a DELETE
-// without WHERE, which SQLite carries out by freeing the table's pages
-// instead of removing rows and index entries one by one (the staging
-// tables have no foreign key and no trigger since migration 0040, which
-// that shortcut requires). PostgreSQL deletes by run: another run may stage
-// rows between a check and the DELETE.
+// discard deletes what run runID staged. A staging table that holds only
+// this run's rows (the usual case: one run at a time) is emptied whole,
+// which frees its pages instead of removing rows and index entries one by
+// one (1.4 million staged audit rows of a first sync: 0.45 s of DELETE on
+// PostgreSQL, and as many dead rows left for autovacuum). On SQLite, whose
+// write transactions exclude each other, that is a DELETE without WHERE
+// (the staging tables have no foreign key and no trigger since migration
+// 0040, which SQLite's shortcut requires). On PostgreSQL it is a TRUNCATE
+// under the table's exclusive lock, taken without waiting (NOWAIT, in a
+// savepoint) and with the check for other runs' rows repeated under it;
+// when another transaction holds the table (a run staging), the run's rows
+// are deleted by run instead.
 func (s *Store) discard(ctx context.Context, q querier, runID int64) error {
 	for _, t := range stagingTables {
-		if s.d.Name == "sqlite" {
-			var others bool
-			if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t+` WHERE run_id < $1)
-				OR EXISTS (SELECT 1 FROM `+t+` WHERE run_id > $1)`, runID).Scan(&others); err != nil {
+		alone, err := s.stagedAlone(ctx, q, t, runID)
+		if err != nil {
+			return err
+		}
+		var own bool
+		if alone && s.d.Name == "postgres" {
+			// Nothing to delete: no lock to take.
+			if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t+` WHERE run_id = $1)`, runID).Scan(&own); err != nil {
 				return err
 			}
-			if !others {
+			if !own {
+				continue
+			}
+		}
+		if alone {
+			switch s.d.Name {
+			case "sqlite":
 				if _, err := q.ExecContext(ctx, `DELETE FROM `+t); err != nil {
 					return err
 				}
 				continue
+			case "postgres":
+				done, err := s.truncateAlone(ctx, q, t, runID)
+				if err != nil {
+					return err
+				}
+				if done {
+					continue
+				}
 			}
 		}
 		if _, err := q.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id = $1`, runID); err != nil {
@@ -192,6 +214,43 @@ func (s *Store) discard(ctx context.Context, q querier, runID int64) error {
 		}
 	}
 	return nil
+}
+
+// stagedAlone reports whether staging table t holds rows of run runID only
+// (or none): two probes of its run_id index.
+func (s *Store) stagedAlone(ctx context.Context, q querier, t string, runID int64) (bool, error) {
+	var others bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t+` WHERE run_id < $1)
+		OR EXISTS (SELECT 1 FROM `+t+` WHERE run_id > $1)`, runID).Scan(&others)
+	return !others, err
+}
+
+// truncateAlone empties staging table t on PostgreSQL when it can lock it
+// at once and it still holds rows of run runID only; it reports whether it
+// did. The lock is held until the transaction ends: other runs' staging
+// waits for the rest of this commit.
+func (s *Store) truncateAlone(ctx context.Context, q querier, t string, runID int64) (bool, error) {
+	if _, err := q.ExecContext(ctx, `SAVEPOINT discard_staging`); err != nil {
+		return false, err
+	}
+	if _, err := q.ExecContext(ctx, `LOCK TABLE `+t+` IN ACCESS EXCLUSIVE MODE NOWAIT`); err != nil {
+		if s.d.Classify(err) != ErrLockNotAvailable {
+			return false, err
+		}
+		_, err := q.ExecContext(ctx, `ROLLBACK TO SAVEPOINT discard_staging`)
+		return false, err
+	}
+	alone, err := s.stagedAlone(ctx, q, t, runID)
+	if err != nil {
+		return false, err
+	}
+	if alone {
+		if _, err := q.ExecContext(ctx, `TRUNCATE `+t); err != nil {
+			return false, err
+		}
+	}
+	_, err = q.ExecContext(ctx, `RELEASE SAVEPOINT discard_staging`)
+	return alone, err
 }
 
 // FinishRun stores the final state of a run (status, finish time, now when
