@@ -55,6 +55,13 @@ type subsCheckpoint struct {
 // (Permanent) the run is finished as failed and the profile's state set;
 // after any other error the run stays resumable.
 func (s *Syncer) Subscriptions(ctx context.Context, p *sam.Profile, opts SubscriptionOptions) (*SubscriptionResult, error) {
+	return s.subscriptionsRun(ctx, p, opts, nil)
+}
+
+// subscriptionsRun is Subscriptions; answered, when set, is called (once
+// or more) when Graph has answered the run's first request: the run
+// exists and the credentials work.
+func (s *Syncer) subscriptionsRun(ctx context.Context, p *sam.Profile, opts SubscriptionOptions, answered func()) (*SubscriptionResult, error) {
 	res := &SubscriptionResult{}
 	r, err := s.Store.UnfinishedRun(ctx, p.ID, sam.RunSubscriptions)
 	switch {
@@ -95,7 +102,7 @@ func (s *Syncer) Subscriptions(ctx context.Context, p *sam.Profile, opts Subscri
 	}
 	st := newRunStats(s.Counters, r, odata.ServiceGraph)
 	for attempt := 0; ; attempt++ {
-		changes, err := s.subscriptions(ctx, p, r, st, state.DeltaLink, res.Resumed)
+		changes, err := s.subscriptions(ctx, p, r, st, state.DeltaLink, res.Resumed, answered)
 		if errors.Is(err, errRestart) && attempt < 2 {
 			// The checkpoint or delta link was rejected: start over as a
 			// full run in the same run record.
@@ -137,7 +144,7 @@ func (s *Syncer) abandon(ctx context.Context, r *sam.Run, why string) error {
 	return s.Store.FinishRun(ctx, r)
 }
 
-func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, st *runStats, storedLink string, resumed bool) (store.SubscriptionChanges, error) {
+func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, st *runStats, storedLink string, resumed bool, answered func()) (store.SubscriptionChanges, error) {
 	var cp subsCheckpoint
 	if len(r.Checkpoint) > 0 {
 		if err := json.Unmarshal(r.Checkpoint, &cp); err != nil {
@@ -152,6 +159,9 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 	skus, err := s.Graph.SubscribedSKUs(ctx)
 	if err != nil {
 		return store.SubscriptionChanges{}, fmt.Errorf("read subscribedSkus: %w", err)
+	}
+	if answered != nil {
+		answered()
 	}
 	now := s.now()
 	day := sam.Day(now)

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/seatwise/seatwise/internal/sam"
 )
@@ -20,8 +21,9 @@ type SyncResult struct {
 
 // Sync runs the profile's subscriptions and activity runs at the same time:
 // Microsoft Graph (users and licences) and the Dataverse audit logs are read
-// side by side, and the activity run commits only after the subscriptions
-// run did, so that its usage recompute sees the new subscriptions. The
+// side by side. The activity run starts once Graph has answered the
+// subscriptions run's first request (so that rejected credentials fail
+// one run), and commits only after the subscriptions run did, so that its usage recompute sees the new subscriptions. The
 // final state is that of Subscriptions followed by Activity; the wall time
 // is closer to the longer of the two than to their sum.
 //
@@ -40,10 +42,11 @@ func (s *Syncer) Sync(ctx context.Context, p *sam.Profile, opts SubscriptionOpti
 	actCtx, cancelActivity := context.WithCancel(ctx)
 	defer cancelActivity()
 	subsDone := make(chan struct{})
+	answered := make(chan struct{})
 	var subsErr error
 	go func() {
 		defer close(subsDone)
-		res.Subscriptions, subsErr = s.Subscriptions(ctx, p, opts)
+		res.Subscriptions, subsErr = s.subscriptionsRun(ctx, p, opts, sync.OnceFunc(func() { close(answered) }))
 		if subsErr != nil {
 			// The activity run must not commit over subscriptions that
 			// did not: it stops and resumes next time.
@@ -66,6 +69,16 @@ func (s *Syncer) Sync(ctx context.Context, p *sam.Profile, opts SubscriptionOpti
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+	// The activity run starts once Graph has answered the subscriptions
+	// run: rejected credentials fail one run, not two, and the runs are
+	// numbered in their order.
+	select {
+	case <-answered:
+	case <-subsDone:
+		if subsErr != nil {
+			return res, subsErr
 		}
 	}
 	act, actErr := s.activityRun(actCtx, p, gate)

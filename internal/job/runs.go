@@ -26,6 +26,10 @@ type runLog struct {
 
 	mu  sync.Mutex
 	err error // the first failure to record a run
+
+	// recording serializes record: the two runs of a side-by-side sync
+	// start at the same time, and each rewrites the job's run list.
+	recording sync.Mutex
 }
 
 // newRunLog reads the runs job j names and returns the log with ctx
@@ -79,7 +83,9 @@ func (l *runLog) record(run *sam.Run) {
 	// record must still be written; the write is fenced by the lease.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	l.recording.Lock()
 	err := l.recordRun(ctx, run)
+	l.recording.Unlock()
 	if err != nil {
 		l.mu.Lock()
 		if l.err == nil {

@@ -70,6 +70,23 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 			return Outcome{RunIDs: runs.ids()}, err
 		}
 		var parts []string
+		if kind == KindSync && runs.committed(sam.RunSubscriptions) == nil && runs.committed(sam.RunActivity) == nil {
+			// Both phases left: Graph and the audit logs are read side by
+			// side, the activity committed after the subscriptions.
+			res, err := sy.Sync(ctx, p, ingest.SubscriptionOptions{}, func(*ingest.SubscriptionResult) { r.afterDownload(ctx, p) })
+			if err != nil {
+				return fail(err)
+			}
+			parts = append(parts, fmt.Sprintf("subscriptions run %d: %d users read, opened %d, closed %d, updated %d",
+				res.Subscriptions.Run.ID, res.Subscriptions.Run.Counts["users"], res.Subscriptions.Changes.Opened,
+				res.Subscriptions.Changes.Closed, res.Subscriptions.Changes.Updated))
+			parts = append(parts, fmt.Sprintf("activity run %d: %d audit rows, %d activity days written, %d subscriptions reclassified",
+				res.Activity.Run.ID, res.Activity.Run.Counts["audit_rows"], res.Activity.Changes.Days, res.Activity.Changes.Recomputed))
+			if s := r.afterActivity(ctx, p); s != "" {
+				parts = append(parts, s)
+			}
+			return Outcome{RunIDs: runs.ids(), Result: strings.Join(parts, "; ")}, nil
+		}
 		if kind == KindSync || kind == KindSubscriptions {
 			if done := runs.committed(sam.RunSubscriptions); done != nil {
 				parts = append(parts, fmt.Sprintf("subscriptions run %d: committed by an earlier attempt, %d users read", done.ID, done.Counts["users"]))
