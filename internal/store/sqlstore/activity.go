@@ -425,16 +425,27 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 			FROM staging_activity WHERE run_id = $1 AND user_id = '') unmapped`, r.ID).Scan(&ch.UnmappedRows); err != nil {
 			return fmt.Errorf("count unmapped activity: %w", err)
 		}
+		// Without evidence from any environment yet (a first sync; the
+		// profile row is locked), the grouped rows cannot meet a stored
+		// one: a plain insert skips the conflict check of every row.
+		var stored bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM activity_days WHERE profile_id = $1 AND environment_id <> 0)`,
+			p).Scan(&stored); err != nil {
+			return fmt.Errorf("merge activity: %w", err)
+		}
+		upsert := ""
+		if stored {
+			upsert = `ON CONFLICT (profile_id, user_id, day, environment_id, source) DO UPDATE SET
+				events = activity_days.events + excluded.events,
+				last_at = CASE WHEN excluded.last_at > activity_days.last_at THEN excluded.last_at
+					ELSE activity_days.last_at END`
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO activity_days (profile_id, user_id, day, environment_id, source,
 			events, last_at)
 			SELECT `+s.cast(2, false)+`, a.user_id, a.day, a.environment_id, a.source, sum(a.events), max(a.last_at)
 			FROM staging_activity a
 			WHERE a.run_id = $1 AND a.user_id <> '' AND a.environment_id IN (SELECT id FROM environments WHERE profile_id = $2)
-			GROUP BY a.user_id, a.day, a.environment_id, a.source
-			ON CONFLICT (profile_id, user_id, day, environment_id, source) DO UPDATE SET
-				events = activity_days.events + excluded.events,
-				last_at = CASE WHEN excluded.last_at > activity_days.last_at THEN excluded.last_at
-					ELSE activity_days.last_at END`, r.ID, p)
+			GROUP BY a.user_id, a.day, a.environment_id, a.source `+upsert, r.ID, p)
 		if err != nil {
 			return fmt.Errorf("merge activity: %w", err)
 		}
