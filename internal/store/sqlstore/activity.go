@@ -197,12 +197,12 @@ func (in *rowInserter) add(ctx context.Context, values ...any) error {
 	if in.full == nil {
 		st, err := in.tx.PrepareContext(ctx, in.statement(inserterRows))
 		if err != nil {
-			return err
+			return in.fail(ctx, err)
 		}
 		in.full = st
 	}
 	if _, err := in.full.ExecContext(ctx, in.args...); err != nil {
-		return err
+		return in.fail(ctx, err)
 	}
 	clear(in.args)
 	in.args = in.args[:0]
@@ -216,6 +216,19 @@ func (in *rowInserter) flush(ctx context.Context) error {
 	}
 	_, err := in.tx.ExecContext(ctx, in.statement(len(in.args)/in.cols), in.args...)
 	in.args = in.args[:0]
+	if err != nil {
+		return in.fail(ctx, err)
+	}
+	return nil
+}
+
+// fail returns the cancellation of ctx rather than what it caused: a
+// cancelled transaction closes its prepared statement ("statement is
+// closed").
+func (in *rowInserter) fail(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
 	return err
 }
 
