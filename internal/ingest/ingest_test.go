@@ -2,9 +2,11 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -446,23 +448,50 @@ func TestUnreadableCheckpoint(t *testing.T) {
 
 // TestSyncSideBySide: Sync reads subscriptions and activity at the same
 // time and ends exactly as the two runs one after the other; when the
-// subscriptions run fails, the activity run does not commit and the next
-// Sync resumes it.
+// subscriptions run fails after the activity run has read everything, the
+// activity run does not commit and the next Sync resumes it.
 func TestSyncSideBySide(t *testing.T) {
 	t.Parallel()
-	b := setup(t, generated(11, 800, 2))
-	if err := b.srv.SetFaults(mscloud.Faults{Graph: mscloud.FaultRates{ServerError: 1}}); err != nil {
-		t.Fatal(err)
+	// 3,000 users are four Graph pages of 999: the fourth is requested
+	// only after the first page's progress, when Graph already fails.
+	b := setup(t, generated(11, 3000, 2))
+	envs := len(b.profile().Environments)
+	var graphFails sync.Once
+	activityCommits := make(chan struct{})
+	var commitSeen sync.Once
+	b.sy.Progress = func(p ingest.Progress) {
+		switch {
+		case p.Kind == sam.RunActivity && p.Phase == "commit":
+			commitSeen.Do(func() { close(activityCommits) })
+		case p.Kind == sam.RunSubscriptions && p.Phase == "users":
+			graphFails.Do(func() {
+				// Graph fails from now on; the subscriptions run waits
+				// here until the activity run has staged everything and
+				// would commit (shortly after, without the gate).
+				if err := b.srv.SetFaults(mscloud.Faults{Graph: mscloud.FaultRates{ServerError: 1}}); err != nil {
+					t.Error(err)
+				}
+				waitActivityRead(t, b, envs)
+				select {
+				case <-activityCommits:
+				case <-time.After(300 * time.Millisecond):
+				}
+			})
+		}
 	}
 	res, err := b.sy.Sync(b.ctx, b.profile(), ingest.SubscriptionOptions{}, func(*ingest.SubscriptionResult) {
 		t.Error("afterSubscriptions called for a failed subscriptions run")
 	})
-	if err == nil || res.Subscriptions == nil || res.Subscriptions.Run == nil {
-		t.Fatalf("sync with Graph failing: err %v, result %+v", err, res)
+	b.sy.Progress = nil
+	if err == nil || res.Subscriptions == nil || res.Subscriptions.Run == nil || res.Activity == nil {
+		t.Fatalf("sync with Graph failing after the first users page: err %v, result %+v", err, res)
 	}
 	runs, err := b.st.Runs(b.ctx, store.RunFilter{ProfileID: b.p.ID, Kind: sam.RunActivity})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(runs) != 1 {
+		t.Fatalf("%d activity runs, want 1", len(runs))
 	}
 	for _, r := range runs {
 		if r.Status != sam.RunRunning {
@@ -484,8 +513,8 @@ func TestSyncSideBySide(t *testing.T) {
 	if !committedFirst {
 		t.Error("the subscriptions run did not commit before the activity run")
 	}
-	if res.Activity == nil || res.Activity.Run.Status != sam.RunSucceeded || res.Activity.Run.Counts["audit_rows"] == 0 {
-		t.Fatalf("activity = %+v", res.Activity)
+	if res.Activity == nil || !res.Activity.Resumed || res.Activity.Run.Status != sam.RunSucceeded || res.Activity.Run.Counts["audit_rows"] == 0 {
+		t.Fatalf("activity = %+v, want the stopped run resumed and succeeded", res.Activity)
 	}
 	if res.Subscriptions.Run.Requests == 0 || res.Activity.Run.Requests == 0 {
 		t.Errorf("requests counted: subscriptions %d, activity %d", res.Subscriptions.Run.Requests, res.Activity.Run.Requests)
@@ -503,4 +532,30 @@ func TestSyncSideBySide(t *testing.T) {
 	clean := filepath.Join(t.TempDir(), "sequential.db")
 	b.syncCopy(clean)
 	compareStores(t, b, b.path, clean)
+}
+
+// waitActivityRead waits until the profile's activity run has staged the
+// last of its envs environments (its checkpoint is past them) or is no
+// longer unfinished.
+func waitActivityRead(t *testing.T, b *bundle, envs int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		r, err := b.st.UnfinishedRun(b.ctx, b.p.ID, sam.RunActivity)
+		if sam.IsCode(err, sam.ENOTFOUND) {
+			return
+		}
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var cp struct {
+			Env int `json:"env"`
+		}
+		if len(r.Checkpoint) > 0 && json.Unmarshal(r.Checkpoint, &cp) == nil && cp.Env >= envs {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("the activity run did not read every environment within a minute")
 }
