@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,6 +57,10 @@ func TestJobRunLogRecord(t *testing.T) {
 		want      func(run *sam.Run, earlier []*sam.Run) []int64 // the job's runs after
 		refused   bool
 		moves     bool // the run recorded is the other job's: it moves
+		// together, when set, is a second run recorded at the same time,
+		// from another goroutine (a side-by-side sync starts two runs):
+		// the job names it too, in either order.
+		together func(t *testing.T, e env) *sam.Run
 	}{
 		{name: "new run",
 			run:  func(t *testing.T, e env, _ []*sam.Run) *sam.Run { return start(t, e, sam.RunSubscriptions) },
@@ -106,6 +111,10 @@ func TestJobRunLogRecord(t *testing.T) {
 			},
 			want:  func(run *sam.Run, _ []*sam.Run) []int64 { return []int64{run.ID} },
 			moves: true},
+		{name: "two runs recorded at once",
+			run:      func(t *testing.T, e env, _ []*sam.Run) *sam.Run { return start(t, e, sam.RunSubscriptions) },
+			together: func(t *testing.T, e env) *sam.Run { return start(t, e, sam.RunActivity) },
+			want:     func(run *sam.Run, _ []*sam.Run) []int64 { return []int64{run.ID} }},
 	}
 	dialects := []struct {
 		name string
@@ -183,7 +192,17 @@ func TestJobRunLogRecord(t *testing.T) {
 					tc.meanwhile(t, e, earlier)
 				}
 				run := tc.run(t, e, earlier)
-				l.record(run)
+				var second *sam.Run
+				if tc.together == nil {
+					l.record(run)
+				} else {
+					second = tc.together(t, e)
+					var wg sync.WaitGroup
+					for _, x := range []*sam.Run{run, second} {
+						wg.Go(func() { l.record(x) })
+					}
+					wg.Wait()
+				}
 				if got := l.Err(); tc.refused != (got != nil) || tc.refused != (actx.Err() != nil) {
 					t.Errorf("record err = %v, context err = %v; want refused %v", got, actx.Err(), tc.refused)
 				} else if tc.refused && (!sam.IsCode(got, sam.ECONFLICT) || !errors.Is(context.Cause(actx), got)) {
@@ -193,9 +212,14 @@ func TestJobRunLogRecord(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := tc.want(run, earlier)
-				if !slices.Equal(stored.RunIDs, want) || !slices.Equal(l.ids(), want) {
-					t.Errorf("job names %v (in memory %v), want %v", stored.RunIDs, l.ids(), want)
+				want, got, mem := tc.want(run, earlier), stored.RunIDs, l.ids()
+				if second != nil {
+					want = append(want, second.ID)
+					slices.Sort(want)
+					got, mem = slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(mem))
+				}
+				if !slices.Equal(got, want) || !slices.Equal(mem, want) {
+					t.Errorf("job names %v (in memory %v), want %v", got, mem, want)
 				}
 				o, err := r.Job(ctx, e.other.ID)
 				if err != nil {
