@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,18 +140,28 @@ func TestOneJobPerProfile(t *testing.T) {
 // TestLeaseOfRunningJobNotRescuedByItsRunner: when the clock passes the
 // lease of a job its runner is still working on (the heartbeat is late), the
 // runner does not rescue the job itself and start a second attempt beside
-// the first; the attempt finishes and is recorded.
+// the first; the attempt finishes and is recorded. A job of another profile,
+// triggered once the clock has moved, shows that the runner went through its
+// loop (rescue, then claims) past the lease.
 func TestLeaseOfRunningJobNotRescuedByItsRunner(t *testing.T) {
 	eachDialect(t, func(t *testing.T, url string) {
 		st := openStore(t, url)
-		ps := addProfiles(t, st, 1)
+		ps := addProfiles(t, st, 2)
 		ctx := context.Background()
 		clk := newFakeClock(t0)
 		release := make(chan struct{})
-		var started atomic.Int32
+		var mu sync.Mutex
+		started := map[int64]int{} // attempts started, by job
+		startedOf := func(id int64) int {
+			mu.Lock()
+			defer mu.Unlock()
+			return started[id]
+		}
 		a := newRunner(t, job.Config{Store: st, Clock: clk, Instance: "a", Workers: 2, Lease: time.Minute, Heartbeat: 50 * time.Second,
 			Handlers: map[job.Kind]job.Handler{"work": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
-				started.Add(1)
+				mu.Lock()
+				started[j.ID]++
+				mu.Unlock()
 				select {
 				case <-release:
 					return job.Outcome{Result: "done"}, nil
@@ -167,19 +176,21 @@ func TestLeaseOfRunningJobNotRescuedByItsRunner(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the attempt to start", func() bool { return started.Load() == 1 })
+		waitFor(t, "the attempt to start", func() bool { return startedOf(id) == 1 })
 		clk.Add(5 * time.Minute) // past the lease, long before the heartbeat
-		for range 20 {           // several rounds of the runner's loop
-			a.Poke()
-			time.Sleep(10 * time.Millisecond)
+		other, err := a.Trigger(ctx, ps[1].ID, "work")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if j, _ := a.Job(ctx, id); j.State != job.StateRunning || j.Attempt != 1 || started.Load() != 1 {
-			t.Fatalf("job after the clock passed its lease = %+v, %d attempts started", j, started.Load())
+		waitFor(t, "a round of the runner's loop past the lease", func() bool { return startedOf(other) == 1 || startedOf(id) > 1 })
+		if j, _ := a.Job(ctx, id); j.State != job.StateRunning || j.Attempt != 1 || startedOf(id) != 1 {
+			t.Fatalf("job after the clock passed its lease = %+v, %d attempts started", j, startedOf(id))
 		}
 		finish()
 		j := waitState(t, a, id, job.StateSucceeded)
 		if as := attempts(t, a, id); !slices.Equal(outcomes(as), []string{"succeeded"}) || j.Result != "done" {
 			t.Errorf("job = %+v, attempts = %+v", j, as)
 		}
+		waitState(t, a, other, job.StateSucceeded)
 	})
 }
