@@ -77,11 +77,7 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 			if err != nil {
 				return fail(err)
 			}
-			parts = append(parts, fmt.Sprintf("subscriptions run %d: %d users read, opened %d, closed %d, updated %d",
-				res.Subscriptions.Run.ID, res.Subscriptions.Run.Counts["users"], res.Subscriptions.Changes.Opened,
-				res.Subscriptions.Changes.Closed, res.Subscriptions.Changes.Updated))
-			parts = append(parts, fmt.Sprintf("activity run %d: %d audit rows, %d activity days written, %d subscriptions reclassified",
-				res.Activity.Run.ID, res.Activity.Run.Counts["audit_rows"], res.Activity.Changes.Days, res.Activity.Changes.Recomputed))
+			parts = append(parts, subscriptionsSummary(res.Subscriptions), activitySummary(res.Activity))
 			if s := r.afterActivity(ctx, p); s != "" {
 				parts = append(parts, s)
 			}
@@ -95,8 +91,7 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 				if err != nil {
 					return fail(err)
 				}
-				parts = append(parts, fmt.Sprintf("subscriptions run %d: %d users read, opened %d, closed %d, updated %d",
-					res.Run.ID, res.Run.Counts["users"], res.Changes.Opened, res.Changes.Closed, res.Changes.Updated))
+				parts = append(parts, subscriptionsSummary(res))
 			}
 			// Also after an earlier attempt's run: that attempt may have
 			// died before it got here (the rules are created once).
@@ -117,8 +112,7 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 				if err != nil {
 					return fail(err)
 				}
-				parts = append(parts, fmt.Sprintf("activity run %d: %d audit rows, %d activity days written, %d subscriptions reclassified",
-					res.Run.ID, res.Run.Counts["audit_rows"], res.Changes.Days, res.Changes.Recomputed))
+				parts = append(parts, activitySummary(res))
 			}
 			// Also after an earlier attempt's run, which may have died
 			// before it evaluated: evaluating again on the same data is
@@ -129,6 +123,18 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 		}
 		return Outcome{RunIDs: runs.ids(), Result: strings.Join(parts, "; ")}, nil
 	}
+}
+
+// subscriptionsSummary says what a subscriptions run did, for a job's Result.
+func subscriptionsSummary(res *ingest.SubscriptionResult) string {
+	return fmt.Sprintf("subscriptions run %d: %d users read, opened %d, closed %d, updated %d",
+		res.Run.ID, res.Run.Counts["users"], res.Changes.Opened, res.Changes.Closed, res.Changes.Updated)
+}
+
+// activitySummary says what an activity run did, for a job's Result.
+func activitySummary(res *ingest.ActivityResult) string {
+	return fmt.Sprintf("activity run %d: %d audit rows, %d activity days written, %d subscriptions reclassified",
+		res.Run.ID, res.Run.Counts["audit_rows"], res.Changes.Days, res.Changes.Recomputed)
 }
 
 // skipReason says why a profile's jobs do not run now, or "".
