@@ -73,7 +73,16 @@ func (r *Runner) syncHandler(kind Kind) Handler {
 		if kind == KindSync && runs.committed(sam.RunSubscriptions) == nil && runs.committed(sam.RunActivity) == nil {
 			// Both phases left: Graph and the audit logs are read side by
 			// side, the activity committed after the subscriptions.
-			res, err := sy.Sync(ctx, p, ingest.SubscriptionOptions{}, func(*ingest.SubscriptionResult) { r.afterDownload(ctx, p) })
+			res, err := sy.Sync(ctx, p, ingest.SubscriptionOptions{}, func(*ingest.SubscriptionResult) {
+				// On the sync's goroutine, outside the runner's recover: a
+				// panic there must not take the server down.
+				defer func() {
+					if v := recover(); v != nil {
+						r.log.Error("reclamation rules not created after the download: panic", "profile", p.Name, "panic", v)
+					}
+				}()
+				r.afterDownload(ctx, p)
+			})
 			if err != nil {
 				return fail(err)
 			}
