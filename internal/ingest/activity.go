@@ -86,6 +86,12 @@ func (s *Syncer) activityRun(ctx context.Context, p *sam.Profile, gate func(cont
 	st := newRunStats(s.Counters, r, odata.ServiceDataverse)
 	changes, err := s.activity(ctx, p, r, st, res.Resumed, gate)
 	if err != nil {
+		if gate != nil && Permanent(err) {
+			// The subscriptions run alongside sets the profile's state
+			// when it ends: this failure's state goes after it, as it
+			// would one run after the other.
+			_ = gate(context.WithoutCancel(ctx))
+		}
 		return res, s.fail(ctx, p, r, st, err)
 	}
 	res.Changes = changes

@@ -559,3 +559,40 @@ func waitActivityRead(t *testing.T, b *bundle, envs int) {
 	}
 	t.Error("the activity run did not read every environment within a minute")
 }
+
+// rejectingDataverse is an environment whose audit settings answer that
+// the credentials were rejected, as Dataverse does for a delegated sign-in
+// it no longer accepts while Graph still does.
+type rejectingDataverse struct{ ingest.Dataverse }
+
+func (rejectingDataverse) AuditSettings(context.Context) (ingest.AuditSettings, error) {
+	return ingest.AuditSettings{}, sam.Errorf(sam.EUNAUTHORIZED, "Dataverse rejected the sign-in")
+}
+
+// TestSyncActivityRejected: when the activity run of a side-by-side Sync
+// fails for good while the subscriptions run goes on, the profile ends in
+// the state the activity's failure sets, as with one run after the other
+// (the subscriptions commit, which marks the profile connected, does not
+// overwrite it).
+func TestSyncActivityRejected(t *testing.T) {
+	t.Parallel()
+	b := setup(t, generated(13, 3000, 1))
+	dv := b.sy.Dataverse
+	b.sy.Dataverse = func(env sam.Environment) (ingest.Dataverse, error) {
+		d, err := dv(env)
+		return rejectingDataverse{d}, err
+	}
+	res, err := b.sy.Sync(b.ctx, b.profile(), ingest.SubscriptionOptions{}, nil)
+	if !sam.IsCode(err, sam.EUNAUTHORIZED) {
+		t.Fatalf("sync: %v, want EUNAUTHORIZED", err)
+	}
+	if res.Subscriptions == nil || res.Subscriptions.Run.Status != sam.RunSucceeded {
+		t.Fatalf("subscriptions = %+v, want a committed run", res.Subscriptions)
+	}
+	if res.Activity == nil || res.Activity.Run.Status != sam.RunFailed {
+		t.Fatalf("activity = %+v, want a failed run", res.Activity)
+	}
+	if p := b.profile(); p.State != sam.ProfileNeedsReauth {
+		t.Errorf("profile state %s %q, want needs_reauth (set by the activity run after the subscriptions commit)", p.State, p.StateMessage)
+	}
+}
