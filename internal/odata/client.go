@@ -306,8 +306,10 @@ func (c *Client) Send(ctx context.Context, r *Request) error {
 				resp.release()
 				return nil
 			}
-			derr := r.Decode(resp.status, resp.header, resp.body)
-			resp.release()
+			derr := func() error {
+				defer resp.release() // also if Decode panics
+				return r.Decode(resp.status, resp.header, resp.body)
+			}()
 			if derr == nil {
 				return nil
 			}
