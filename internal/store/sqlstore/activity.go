@@ -302,14 +302,17 @@ func (s *Store) stageActivityArrays(ctx context.Context, tx *sql.Tx, runID, env 
 	if err != nil {
 		return err
 	}
-	join := `environment_users x ON x.environment_id = $2 AND x.system_user_id = v.id`
+	// A lookup per row by key, not a join: with the staged users' statistics
+	// stale (they grow during the run) a join's plan hashed every staged
+	// user of the environment for each chunk.
+	lookupUser := `SELECT x.aad_object_id FROM environment_users x WHERE x.environment_id = $2 AND x.system_user_id = v.id`
 	if staged {
-		join = `staging_system_users x ON x.run_id = $1 AND x.environment_id = $2 AND x.system_user_id = v.id`
+		lookupUser = `SELECT x.aad_object_id FROM staging_system_users x WHERE x.run_id = $1 AND x.environment_id = $2 AND x.system_user_id = v.id`
 	}
 	return s.stageArrays(ctx, tx, cols+`
-		SELECT $1, $2, v.id, v.day, v.source, v.events, v.last_at, COALESCE(x.aad_object_id, '')
-		FROM unnest($3::text[], $4::date[], $5::text[], $6::bigint[], $7::timestamptz[]) AS v (id, day, source, events, last_at)
-		LEFT JOIN `+join, runID, env, rows, lookup, false)
+		SELECT $1, $2, v.id, v.day, v.source, v.events, v.last_at, COALESCE((`+lookupUser+`), '')
+		FROM unnest($3::text[], $4::date[], $5::text[], $6::bigint[], $7::timestamptz[]) AS v (id, day, source, events, last_at)`,
+		runID, env, rows, lookup, false)
 }
 
 // stageArrays runs q (parameters: run, environment, then the arrays of
