@@ -256,12 +256,17 @@ func (c *Controller) broadcast() {
 // the count in flight.
 func (p *Permit) Done(status int, header http.Header, retryAfter time.Duration) {
 	c := p.c
-	// The global slot is given back after the counts are updated.
-	defer func() { <-c.b.global }()
+	// In the order the slots were taken, backwards: the request stops
+	// running (it holds a global slot), gives the global slot back, then
+	// the identity's. A waiter let in by one step is never counted beside
+	// the request that ended, so neither peak passes its limit.
+	c.mu.Lock()
+	c.running--
+	c.mu.Unlock()
+	<-c.b.global
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inflight--
-	c.running--
 	now := time.Now()
 	switch {
 	case status == http.StatusTooManyRequests || (status == http.StatusServiceUnavailable && retryAfter > 0):
