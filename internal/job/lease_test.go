@@ -50,10 +50,13 @@ func TestLeaseLost(t *testing.T) {
 		ps := addProfiles(t, st, 1)
 		ctx := context.Background()
 		clk := newFakeClock(t0)
-		cancelled := make(chan struct{})
+		started, cancelled := make(chan struct{}), make(chan struct{})
 		// One worker: a, busy with its stalled attempt, cannot take the job again itself.
-		a := newRunner(t, job.Config{Store: st, Clock: clk, Instance: "a", Workers: 1, Lease: time.Minute, Heartbeat: 300 * time.Millisecond,
+		// A heartbeat slow enough (1.5 s) for b to take the expired lease
+		// first, even on a busy machine; a's next one notices the loss.
+		a := newRunner(t, job.Config{Store: st, Clock: clk, Instance: "a", Workers: 1, Lease: time.Minute, Heartbeat: 1500 * time.Millisecond,
 			Handlers: map[job.Kind]job.Handler{"work": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
+				close(started)
 				<-ctx.Done() // stalls until its attempt is cancelled
 				close(cancelled)
 				return job.Outcome{Result: "from a"}, nil
@@ -62,8 +65,14 @@ func TestLeaseLost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitState(t, a, id, job.StateRunning)
-		// The clock jumps past the lease before a's first heartbeat (300ms).
+		// The attempt has begun (and renewed its lease from the current
+		// time, which a jump made before would extend): the clock jumps
+		// past the lease before a's first heartbeat.
+		select {
+		case <-started:
+		case <-time.After(30 * time.Second):
+			t.Fatal("a's attempt did not start")
+		}
 		clk.Add(2 * time.Minute)
 		b := newRunner(t, job.Config{Store: st, Clock: clk, Instance: "b", Lease: time.Minute,
 			Handlers: map[job.Kind]job.Handler{"work": func(ctx context.Context, j *job.Job) (job.Outcome, error) {
