@@ -6,25 +6,6 @@ import (
 	"github.com/seatwise/seatwise/internal/store"
 )
 
-func TestGUIDRoundTrip(t *testing.T) {
-	for _, tt := range []struct {
-		in, want string
-		ok       bool
-	}{
-		{"0a1b2c3d-4e5f-6789-abcd-ef0123456789", "0a1b2c3d-4e5f-6789-abcd-ef0123456789", true},
-		{"0A1B2C3D-4E5F-6789-ABCD-EF0123456789", "0a1b2c3d-4e5f-6789-abcd-ef0123456789", true},
-		{"{0a1b2c3d-4e5f-6789-abcd-ef0123456789}", "", false},
-		{"0a1b2c3d4e5f6789abcdef0123456789", "", false},
-		{"0a1b2c3d-4e5f-6789-abcd-ef012345678g", "", false},
-		{"", "", false},
-	} {
-		g, ok := parseGUID(tt.in)
-		if ok != tt.ok || (ok && g.String() != tt.want) {
-			t.Errorf("parseGUID(%q) = %v %v, want %q %v", tt.in, g, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestSystemUserMapResolve(t *testing.T) {
 	const (
 		sysA = "00000000-0000-0000-0000-00000000000a"

@@ -18,3 +18,27 @@ func TestNormalizeGUID(t *testing.T) {
 		}
 	}
 }
+
+func TestParseGUID(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"0a1b2c3d-4e5f-6789-abcd-ef0123456789", "0a1b2c3d-4e5f-6789-abcd-ef0123456789", true},
+		{"0A1B2C3D-4E5F-6789-ABCD-EF0123456789", "0a1b2c3d-4e5f-6789-abcd-ef0123456789", true},
+		{"{0a1b2c3d-4e5f-6789-abcd-ef0123456789}", "0a1b2c3d-4e5f-6789-abcd-ef0123456789", true},
+		{" 0a1b2c3d-4e5f-6789-abcd-ef0123456789 ", "0a1b2c3d-4e5f-6789-abcd-ef0123456789", true},
+		{" {0a1b2c3d-4e5f-6789-abcd-ef0123456789} ", "", false}, // NormalizeGUID keeps these braces
+		{"0a1b2c3d4e5f6789abcdef0123456789", "", false},
+		{"0a1b2c3d-4e5f-6789-abcd-ef012345678g", "", false},
+		{"", "", false},
+	} {
+		g, ok := ParseGUID(tt.in)
+		if ok != tt.ok || (ok && g.String() != tt.want) {
+			t.Errorf("ParseGUID(%q) = %v %v, want %q %v", tt.in, g, ok, tt.want, tt.ok)
+		}
+		if ok && g.String() != NormalizeGUID(tt.in) {
+			t.Errorf("ParseGUID(%q).String() = %q, NormalizeGUID gives %q", tt.in, g, NormalizeGUID(tt.in))
+		}
+	}
+}

@@ -1,9 +1,6 @@
 package tenant
 
-import (
-	"encoding/hex"
-	"strings"
-)
+import "github.com/seatwise/seatwise/internal/sam"
 
 // mix is splitmix64's finaliser: a fast, well-spread 64-bit hash step.
 func mix(x uint64) uint64 {
@@ -54,7 +51,10 @@ func (r *rng) between(lo, hi int) int { return lo + r.intn(hi-lo) }
 
 // guid is a GUID as 16 bytes, rendered in byte order so that the string
 // order equals the byte order.
-type guid [16]byte
+type guid = sam.GUID
+
+// parseGUID parses an 8-4-4-4-12 GUID in either case, with optional braces.
+func parseGUID(s string) (guid, bool) { return sam.ParseGUID(s) }
 
 // guidFrom derives a random-looking version 4 GUID from hash inputs.
 func guidFrom(vals ...uint64) guid {
@@ -68,36 +68,6 @@ func guidFrom(vals ...uint64) guid {
 	g[6] = g[6]&0x0f | 0x40
 	g[8] = g[8]&0x3f | 0x80
 	return g
-}
-
-// String renders g as a lower-case 8-4-4-4-12 GUID.
-func (g guid) String() string {
-	var b [36]byte
-	hex.Encode(b[0:8], g[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], g[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], g[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], g[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], g[10:16])
-	return string(b[:])
-}
-
-// parseGUID parses an 8-4-4-4-12 GUID in either case, with optional braces.
-func parseGUID(s string) (guid, bool) {
-	var g guid
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(strings.TrimSuffix(s, "}"), "{")
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return g, false
-	}
-	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:36]
-	if _, err := hex.Decode(g[:], []byte(h)); err != nil {
-		return g, false
-	}
-	return g, true
 }
 
 // feistel is a keyed bijection on uint64 (four rounds on 32-bit halves),
