@@ -23,13 +23,14 @@ type SyncResult struct {
 // Microsoft Graph (users and licences) and the Dataverse audit logs are read
 // side by side. The activity run starts once Graph has answered the
 // subscriptions run's first request (so that rejected credentials fail
-// one run), and commits only after the subscriptions run did, so that its usage recompute sees the new subscriptions. The
-// final state is that of Subscriptions followed by Activity; the wall time
-// is closer to the longer of the two than to their sum.
+// one run), and commits only after the subscriptions run did, so that its
+// usage recompute sees the new subscriptions. The final state is that of
+// Subscriptions followed by Activity; the wall time is closer to the
+// longer of the two than to their sum.
 //
 // afterSubscriptions, when set, is called once the subscriptions run has
-// committed, while the activity run goes on (a job records the day's unit
-// counts there).
+// committed, while the activity run goes on, and before the activity
+// commits (the sync job creates reclamation rules for new models there).
 //
 // When the subscriptions run fails, the activity run stops before its
 // commit and stays resumable from its last checkpoint (the next Sync or
