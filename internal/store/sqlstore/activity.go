@@ -117,7 +117,7 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 			byEnv[a.EnvironmentID] = append(byEnv[a.EnvironmentID], i)
 		}
 		ins := s.newRowInserter(tx, `INSERT INTO staging_activity (run_id, environment_id, system_user_id,
-			day, source, events, last_at, user_id)`, 8)
+			day, source, events, last_at, user_id)`, "", 8)
 		defer ins.close()
 		for _, env := range envs {
 			idx := byEnv[env]
@@ -166,99 +166,6 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 		}
 		return s.saveProgress(ctx, tx, r)
 	})
-}
-
-// rowInserter appends rows to a table with multi-row INSERTs of
-// inserterRows rows, the statement prepared once per transaction, and one
-// chunk's values in memory: staging tens of thousands of rows neither
-// parses a statement per chunk nor holds every row's boxed values.
-type rowInserter struct {
-	s    *Store
-	tx   *sql.Tx
-	head string
-	cols int
-	full *sql.Stmt // the statement of a full chunk, once prepared
-	args []any
-}
-
-// inserterRows is how many rows one INSERT of a rowInserter writes.
-const inserterRows = 500
-
-func (s *Store) newRowInserter(tx *sql.Tx, head string, cols int) *rowInserter {
-	return &rowInserter{s: s, tx: tx, head: head, cols: cols, args: make([]any, 0, inserterRows*cols)}
-}
-
-// add appends one row (cols values), writing a chunk when it is full.
-func (in *rowInserter) add(ctx context.Context, values ...any) error {
-	in.args = append(in.args, values...)
-	if len(in.args) < inserterRows*in.cols {
-		return nil
-	}
-	if in.full == nil {
-		st, err := in.tx.PrepareContext(ctx, in.statement(inserterRows))
-		if err != nil {
-			return in.fail(ctx, err)
-		}
-		in.full = st
-	}
-	if _, err := in.full.ExecContext(ctx, in.args...); err != nil {
-		return in.fail(ctx, err)
-	}
-	clear(in.args)
-	in.args = in.args[:0]
-	return nil
-}
-
-// flush writes the rows of the last, partial chunk.
-func (in *rowInserter) flush(ctx context.Context) error {
-	if len(in.args) == 0 {
-		return nil
-	}
-	_, err := in.tx.ExecContext(ctx, in.statement(len(in.args)/in.cols), in.args...)
-	in.args = in.args[:0]
-	if err != nil {
-		return in.fail(ctx, err)
-	}
-	return nil
-}
-
-// fail returns the cancellation of ctx rather than what it caused: a
-// cancelled transaction closes its prepared statement ("statement is
-// closed").
-func (in *rowInserter) fail(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr
-	}
-	return err
-}
-
-func (in *rowInserter) close() {
-	if in.full != nil {
-		in.full.Close()
-	}
-}
-
-// statement is the INSERT of n rows.
-func (in *rowInserter) statement(n int) string {
-	var sb strings.Builder
-	sb.WriteString(in.head)
-	sb.WriteString(" VALUES ")
-	p := 0
-	for i := range n {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteByte('(')
-		for j := range in.cols {
-			if j > 0 {
-				sb.WriteString(", ")
-			}
-			p++
-			sb.WriteString(in.s.placeholder(p))
-		}
-		sb.WriteByte(')')
-	}
-	return sb.String()
 }
 
 // resolveChunk bounds the system users looked up by one query, and the
