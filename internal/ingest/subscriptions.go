@@ -205,15 +205,45 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 			cp.Next = storedLink
 		}
 	}
-	// The next page is fetched while the previous one is staged.
+	// Pages are fetched ahead while earlier ones are staged. The pages
+	// that arrived while a stage waited for the database (SQLite has one
+	// writer, which the activity run's staging shares) are staged
+	// together, up to usersStageAhead pages in one transaction. With a
+	// stage per page, the users listing of a 100,000-user tenant took 14 s
+	// beside the audit staging, against 1.8 s to read its pages alone.
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var pages <-chan pageResult[UserPage]
 	if !cp.Done {
-		pages = prefetch(pctx, 1, cp.Next, s.Graph.UsersPage, func(p UserPage) string { return p.NextLink })
+		pages = prefetch(pctx, usersStageAhead, cp.Next, s.Graph.UsersPage, func(p UserPage) string { return p.NextLink })
+	}
+	var staged []store.StagedUser
+	batched := 0
+	flush := func() error {
+		if batched == 0 {
+			return nil
+		}
+		r.Checkpoint, _ = json.Marshal(cp)
+		st.apply(r)
+		if err := s.Store.StageUsers(ctx, r, staged); err != nil {
+			return err
+		}
+		s.progress(Progress{Kind: sam.RunSubscriptions, Phase: "users", Items: r.Counts["users"] + r.Counts["users_removed"], Requests: r.Requests, Resumed: resumed})
+		staged, batched = staged[:0], 0
+		return nil
 	}
 	for !cp.Done {
-		res, ok := <-pages
+		var res pageResult[UserPage]
+		var ok bool
+		select {
+		case res, ok = <-pages:
+		default:
+			// Nothing more is waiting: stage what came before waiting.
+			if err := flush(); err != nil {
+				return store.SubscriptionChanges{}, err
+			}
+			res, ok = <-pages
+		}
 		if !ok {
 			if err := ctx.Err(); err != nil {
 				return store.SubscriptionChanges{}, err
@@ -222,12 +252,15 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 		}
 		page, err := res.page, res.err
 		if err != nil {
+			// The pages before it keep their progress.
+			if err := flush(); err != nil {
+				return store.SubscriptionChanges{}, err
+			}
 			if IsResync(err) {
 				return store.SubscriptionChanges{}, errRestart
 			}
 			return store.SubscriptionChanges{}, fmt.Errorf("read users: %w", err)
 		}
-		staged := make([]store.StagedUser, 0, len(page.Users))
 		for _, u := range page.Users {
 			su := StagedUserOf(s.Catalog, u)
 			if su.UserID == "" {
@@ -256,12 +289,14 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 		if cp.Done && cp.DeltaLink == "" {
 			return store.SubscriptionChanges{}, sam.Errorf(sam.EUNAVAILABLE, "Graph ended the users listing without a delta link")
 		}
-		r.Checkpoint, _ = json.Marshal(cp)
-		st.apply(r)
-		if err := s.Store.StageUsers(ctx, r, staged); err != nil {
-			return store.SubscriptionChanges{}, err
+		if batched++; batched >= usersStageAhead {
+			if err := flush(); err != nil {
+				return store.SubscriptionChanges{}, err
+			}
 		}
-		s.progress(Progress{Kind: sam.RunSubscriptions, Phase: "users", Items: r.Counts["users"] + r.Counts["users_removed"], Requests: r.Requests, Resumed: resumed})
+	}
+	if err := flush(); err != nil {
+		return store.SubscriptionChanges{}, err
 	}
 	s.progress(Progress{Kind: sam.RunSubscriptions, Phase: "commit", Items: r.Counts["users"] + r.Counts["users_removed"], Requests: r.Requests, Resumed: resumed})
 	st.apply(r)
@@ -274,6 +309,10 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 	}
 	return changes, nil
 }
+
+// usersStageAhead is how many users pages are read ahead of the store, and
+// the most staged in one transaction.
+const usersStageAhead = 4
 
 func appendOnce(list []string, s string) []string {
 	for _, x := range list {
