@@ -272,6 +272,60 @@ func testNoEnvironment(t *testing.T, s store.Store) {
 	}
 }
 
+// testEvidenceTiesAndDays: evidence of one day in two environments and
+// several sources counts as one active day; the newest evidence names its
+// source, the smallest name when sources tie on the same time; evidence
+// before the analysis start does not count; a sign-in newer than any
+// Dataverse evidence is the last activity of untracked models only.
+func testEvidenceTiesAndDays(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "ties", 2)
+	e0, e1 := p.Environments[0].ID, p.Environments[1].ID
+	signIn := now.Add(-time.Hour)
+	u1 := staged(1, skuSales, skuApps)
+	u1.LastSignIn = &signIn
+	syncSubs(t, s, p, true, now, u1, staged(2, skuSales, skuApps), staged(3, skuSales))
+	tie := now.AddDate(0, 0, -3)
+	audits := []sam.EnvironmentAudit{auditOK(e0, now), auditOK(e1, now)}
+	syncActivity(t, s, p, now, audits, []int{1, 2, 3},
+		// user 1: day -3 in both environments, three sources, two of them at
+		// the same newest time; day -40 once; day -100 outside the window.
+		act(e0, 1, tie, sam.SourceRecord, 2),
+		act(e1, 1, tie, sam.SourceAccessWeb, 1),
+		act(e1, 1, tie.Add(-time.Minute), sam.SourceAccessAPI, 4),
+		act(e0, 1, now.AddDate(0, 0, -40), sam.SourceAccessAPI, 1),
+		act(e0, 1, now.AddDate(0, 0, -100), sam.SourceAccessAPI, 1),
+		// user 2: the same time in two environments, the same source.
+		act(e0, 2, tie, sam.SourceAccessAPI, 1),
+		act(e1, 2, tie, sam.SourceAccessAPI, 1),
+		// user 3: evidence before the analysis start only.
+		act(e0, 3, now.AddDate(0, 0, -100), sam.SourceRecord, 1))
+	subs := openSubs(t, s, p.ID)
+	tests := []struct {
+		key      string
+		last     *time.Time
+		source   sam.ActivitySource
+		d30, d90 int
+	}{
+		{key(1, skuSales), &tie, sam.SourceAccessWeb, 1, 2},
+		{key(1, skuApps), &signIn, sam.SourceSignIn, 2, 3},
+		{key(2, skuSales), &tie, sam.SourceAccessAPI, 1, 1},
+		{key(2, skuApps), &tie, sam.SourceAccessAPI, 1, 1},
+		{key(3, skuSales), nil, "", 0, 0},
+	}
+	for _, tc := range tests {
+		x := subs[tc.key]
+		if x == nil {
+			t.Errorf("%s missing", tc.key)
+			continue
+		}
+		if (x.LastActivity == nil) != (tc.last == nil) || (tc.last != nil && !x.LastActivity.Equal(*tc.last)) ||
+			x.LastActivitySource != string(tc.source) || x.ActiveDays30 != tc.d30 || x.ActiveDays90 != tc.d90 {
+			t.Errorf("%s: last %v %q, days %d/%d; want %v %q, %d/%d", tc.key, x.LastActivity, x.LastActivitySource,
+				x.ActiveDays30, x.ActiveDays90, tc.last, tc.source, tc.d30, tc.d90)
+		}
+	}
+}
+
 func testTrackedVersusUntracked(t *testing.T, s store.Store) {
 	p := newProfile(t, s, "contoso", 1)
 	e := p.Environments[0].ID

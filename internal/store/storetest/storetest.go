@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"CoverageUnknown", testCoverageUnknown},
 		{"NoEnvironment", testNoEnvironment},
 		{"TrackedVersusUntracked", testTrackedVersusUntracked},
+		{"EvidenceTiesAndDays", testEvidenceTiesAndDays},
 		{"UsageClasses", testUsageClasses},
 		{"AnalysisStart", testAnalysisStart},
 		{"RecomputeManySubscriptions", testRecomputeMany},
