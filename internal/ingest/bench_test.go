@@ -185,7 +185,7 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int) benc
 	var x benchFigures
 	floorWall, floorRSS, floorOut := child("floor")
 	syncWall, syncRSS, syncOut := child("1")
-	if os.Getenv("CHILD_MEMTRACE") != "" {
+	if os.Getenv("CHILD_MEMTRACE") != "" || os.Getenv("CHILD_PHASETRACE") != "" {
 		b.Logf("sync child:\n%s", syncOut)
 	}
 	st, err = db.Open(sim.ctx, url)
@@ -264,6 +264,7 @@ func childFloor() error {
 		}()
 	}
 	users, rows := 0, 0
+	floorStart := time.Now()
 	if _, err := src.Graph.SubscribedSKUs(ctx); err != nil {
 		return err
 	}
@@ -276,7 +277,7 @@ func childFloor() error {
 		users += len(pg.Users)
 		next = pg.NextLink
 		if os.Getenv("CHILD_FLOORTRACE") != "" && users%(999*20) == 0 {
-			fmt.Fprintf(os.Stderr, "[users %d] ", users)
+			fmt.Fprintf(os.Stderr, "[users %d %.2fs] ", users, time.Since(floorStart).Seconds())
 		}
 	}
 	for _, env := range p.Environments {
@@ -288,7 +289,7 @@ func childFloor() error {
 			return err
 		}
 		if os.Getenv("CHILD_FLOORTRACE") != "" {
-			fmt.Fprintf(os.Stderr, "[env %s] ", env.URL)
+			fmt.Fprintf(os.Stderr, "[env %s %.2fs] ", env.URL, time.Since(floorStart).Seconds())
 		}
 		for next := ingest.SystemUsersQuery; next != ""; {
 			pg, err := dv.SystemUsersPage(ctx, next)

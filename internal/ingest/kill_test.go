@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -139,7 +140,18 @@ func childSync() error {
 	start := time.Now()
 	var commitAt time.Time
 	trace := sy.Progress
+	phaseTrace := os.Getenv("CHILD_PHASETRACE") != ""
+	var traceMu sync.Mutex
+	lastPhase := map[sam.RunKind]string{}
 	sy.Progress = func(pr ingest.Progress) {
+		if phaseTrace {
+			traceMu.Lock()
+			defer traceMu.Unlock()
+			if key := string(pr.Kind) + " " + pr.Phase + " " + pr.Environment; key != lastPhase[pr.Kind] {
+				lastPhase[pr.Kind] = key
+				fmt.Fprintf(os.Stderr, "%7.3fs %s (%d items)\n", time.Since(start).Seconds(), key, pr.Items)
+			}
+		}
 		if pr.Kind == sam.RunActivity && pr.Phase == "commit" && commitAt.IsZero() {
 			commitAt = time.Now()
 		}
