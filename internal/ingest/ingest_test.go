@@ -596,4 +596,25 @@ func TestSyncActivityRejected(t *testing.T) {
 	if p := b.profile(); p.State != sam.ProfileNeedsReauth {
 		t.Errorf("profile state %s %q, want needs_reauth (set by the activity run after the subscriptions commit)", p.State, p.StateMessage)
 	}
+	// The subscriptions commit left usage to the activity commit, which
+	// failed: Sync computed it, as a recompute now finds nothing to change.
+	after := openSubs(t, b.st, b.p.ID)
+	if err := b.st.RecomputeUsage(b.ctx, b.p.ID, b.ten.Now()); err != nil {
+		t.Fatal(err)
+	}
+	known := 0
+	for k, want := range openSubs(t, b.st, b.p.ID) {
+		got := after[k]
+		if got == nil || got.UsageClass != want.UsageClass || got.ActiveDays30 != want.ActiveDays30 ||
+			got.ActiveDays90 != want.ActiveDays90 || got.LastActivitySource != want.LastActivitySource {
+			t.Errorf("user %s SKU %s after the sync: %+v, want the recomputed %+v", k.user, k.sku, got, want)
+			break
+		}
+		if want.UsageClass != sam.UsageUnknown {
+			known++
+		}
+	}
+	if known == 0 {
+		t.Error("every subscription's usage is unknown: the test shows nothing")
+	}
 }

@@ -55,13 +55,14 @@ type subsCheckpoint struct {
 // (Permanent) the run is finished as failed and the profile's state set;
 // after any other error the run stays resumable.
 func (s *Syncer) Subscriptions(ctx context.Context, p *sam.Profile, opts SubscriptionOptions) (*SubscriptionResult, error) {
-	return s.subscriptionsRun(ctx, p, opts, nil)
+	return s.subscriptionsRun(ctx, p, opts, nil, false)
 }
 
 // subscriptionsRun is Subscriptions; answered, when set, is called (once
 // or more) when Graph has answered the run's first request: the run
-// exists and the credentials work.
-func (s *Syncer) subscriptionsRun(ctx context.Context, p *sam.Profile, opts SubscriptionOptions, answered func()) (*SubscriptionResult, error) {
+// exists and the credentials work. With deferUsage the commit leaves the
+// usage recompute to the caller (store.SubscriptionCommit.DeferUsage).
+func (s *Syncer) subscriptionsRun(ctx context.Context, p *sam.Profile, opts SubscriptionOptions, answered func(), deferUsage bool) (*SubscriptionResult, error) {
 	res := &SubscriptionResult{}
 	r, err := s.Store.UnfinishedRun(ctx, p.ID, sam.RunSubscriptions)
 	switch {
@@ -102,7 +103,7 @@ func (s *Syncer) subscriptionsRun(ctx context.Context, p *sam.Profile, opts Subs
 	}
 	st := newRunStats(s.Counters, r, odata.ServiceGraph)
 	for attempt := 0; ; attempt++ {
-		changes, err := s.subscriptions(ctx, p, r, st, state.DeltaLink, res.Resumed, answered)
+		changes, err := s.subscriptions(ctx, p, r, st, state.DeltaLink, res.Resumed, answered, deferUsage)
 		if errors.Is(err, errRestart) && attempt < 2 {
 			// The checkpoint or delta link was rejected: start over as a
 			// full run in the same run record.
@@ -144,7 +145,7 @@ func (s *Syncer) abandon(ctx context.Context, r *sam.Run, why string) error {
 	return s.Store.FinishRun(ctx, r)
 }
 
-func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, st *runStats, storedLink string, resumed bool, answered func()) (store.SubscriptionChanges, error) {
+func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, st *runStats, storedLink string, resumed bool, answered func(), deferUsage bool) (store.SubscriptionChanges, error) {
 	var cp subsCheckpoint
 	if len(r.Checkpoint) > 0 {
 		if err := json.Unmarshal(r.Checkpoint, &cp); err != nil {
@@ -302,7 +303,7 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 	st.apply(r)
 	r.Error = ""
 	changes, err := s.Store.CommitSubscriptions(ctx, r, store.SubscriptionCommit{
-		Full: r.Full, DeltaLink: cp.DeltaLink, Now: now, Models: models, Units: units,
+		Full: r.Full, DeltaLink: cp.DeltaLink, Now: now, Models: models, Units: units, DeferUsage: deferUsage,
 	})
 	if err != nil {
 		return changes, fmt.Errorf("commit subscriptions: %w", err)

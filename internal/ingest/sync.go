@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/seatwise/seatwise/internal/sam"
@@ -32,6 +33,12 @@ type SyncResult struct {
 // committed, while the activity run goes on, and before the activity
 // commits (the sync job creates reclamation rules for new models there).
 //
+// Usage is recomputed once, by the activity commit: the subscriptions
+// commit defers it (store.SubscriptionCommit.DeferUsage). When the activity
+// run fails, Sync recomputes usage itself; when the sync is interrupted
+// (ctx done) between the two commits, the subscriptions opened show usage
+// unknown until the next sync's activity commit.
+//
 // When the subscriptions run fails, the activity run stops before its
 // commit and stays resumable from its last checkpoint (the next Sync or
 // Activity resumes it), and Sync returns the subscriptions error; when
@@ -47,7 +54,9 @@ func (s *Syncer) Sync(ctx context.Context, p *sam.Profile, opts SubscriptionOpti
 	var subsErr error
 	go func() {
 		defer close(subsDone)
-		res.Subscriptions, subsErr = s.subscriptionsRun(ctx, p, opts, sync.OnceFunc(func() { close(answered) }))
+		// Usage is recomputed once, by the activity commit that follows
+		// (or below, when the activity run does not commit).
+		res.Subscriptions, subsErr = s.subscriptionsRun(ctx, p, opts, sync.OnceFunc(func() { close(answered) }), true)
 		if subsErr != nil {
 			// The activity run must not commit over subscriptions that
 			// did not: it stops and resumes next time.
@@ -87,6 +96,15 @@ func (s *Syncer) Sync(ctx context.Context, p *sam.Profile, opts SubscriptionOpti
 	res.Activity = act
 	if subsErr != nil {
 		return res, subsErr
+	}
+	if actErr != nil && ctx.Err() == nil {
+		// The subscriptions commit left the usage recompute to the
+		// activity commit, which did not happen. (Interrupted, the
+		// activity run stays unfinished; its commit recomputes usage
+		// when the next sync resumes it.)
+		if err := s.Store.RecomputeUsage(ctx, p.ID, s.now()); err != nil {
+			return res, errors.Join(actErr, fmt.Errorf("recompute usage after the subscriptions run: %w", err))
+		}
 	}
 	return res, actErr
 }

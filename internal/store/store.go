@@ -204,12 +204,20 @@ type StagedLicense struct {
 // subscriptions close; a staged user's open subscriptions for SKUs it no
 // longer holds close, new SKUs open, attributes update. Users not staged are
 // untouched except that LastSeen of every open subscription becomes Now.
+//
+// DeferUsage skips the usage recompute of the commit, for a caller that
+// commits an activity run of the profile right after (its commit recomputes
+// every open subscription's usage) or else calls RecomputeUsage: a
+// side-by-side sync computes usage once instead of twice. Until then the
+// subscriptions opened show usage unknown without evidence, the others keep
+// the usage they had.
 type SubscriptionCommit struct {
-	Full      bool
-	DeltaLink string
-	Now       time.Time
-	Models    []sam.SoftwareModel
-	Units     []sam.SKUUnits
+	Full       bool
+	DeltaLink  string
+	Now        time.Time
+	Models     []sam.SoftwareModel
+	Units      []sam.SKUUnits
+	DeferUsage bool
 }
 
 // SubscriptionChanges counts what a commit changed.

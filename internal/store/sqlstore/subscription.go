@@ -297,8 +297,10 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 				last_subscriptions_sync = excluded.last_subscriptions_sync`, p, c.DeltaLink, s.ts(now)); err != nil {
 			return fmt.Errorf("save sync state: %w", err)
 		}
-		if _, err := s.recompute(ctx, tx, p, now); err != nil {
-			return err
+		if !c.DeferUsage {
+			if _, err := s.recompute(ctx, tx, p, now); err != nil {
+				return err
+			}
 		}
 		r.Status = sam.RunSucceeded
 		return s.finishRun(ctx, tx, r)

@@ -326,6 +326,55 @@ func testEvidenceTiesAndDays(t *testing.T, s store.Store) {
 	}
 }
 
+// testDeferUsage: a subscriptions commit with DeferUsage opens
+// subscriptions with usage unknown and leaves the usage of the others as
+// it was; the activity commit that follows (or RecomputeUsage) computes it.
+func testDeferUsage(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "defer", 1)
+	e := p.Environments[0].ID
+	signIn := now.Add(-2 * time.Hour)
+	u1 := staged(1, skuSales, skuApps)
+	u1.LastSignIn = &signIn
+	off := staged(2, skuSales)
+	off.AccountEnabled = false
+	commit := func(at time.Time, users ...store.StagedUser) {
+		t.Helper()
+		r := startRun(t, s, p.ID, sam.RunSubscriptions, true)
+		must(t, s.StageUsers(ctx(t), r, users))
+		_, err := s.CommitSubscriptions(ctx(t), r, store.SubscriptionCommit{Full: true, DeltaLink: "d", Now: at,
+			Models: models(), DeferUsage: true})
+		must(t, err)
+	}
+	commit(now, u1, off)
+	for k, x := range openSubs(t, s, p.ID) {
+		if x.UsageClass != sam.UsageUnknown || x.LastActivity != nil || x.ActiveDays30 != 0 || x.ActiveDays90 != 0 {
+			t.Errorf("%s before the usage recompute: %q, last %v, days %d/%d; want unknown without evidence", k,
+				x.UsageClass, x.LastActivity, x.ActiveDays30, x.ActiveDays90)
+		}
+	}
+	syncActivity(t, s, p, now, []sam.EnvironmentAudit{auditOK(e, now)}, []int{1, 2},
+		act(e, 1, now.AddDate(0, 0, -3), sam.SourceRecord, 1))
+	want := map[string]sam.UsageClass{key(1, skuSales): sam.UsageLow, key(1, skuApps): sam.UsageLow, key(2, skuSales): sam.UsageDisabled}
+	check := func(when string) {
+		t.Helper()
+		subs := openSubs(t, s, p.ID)
+		for k, class := range want {
+			if x := subs[k]; x == nil || x.UsageClass != class {
+				t.Errorf("%s: %s = %+v, want %q", when, k, x, class)
+			}
+		}
+	}
+	check("after the activity commit")
+	// A deferred commit a day later keeps the usage computed before it;
+	// RecomputeUsage brings it to the day.
+	later := now.AddDate(0, 0, 40)
+	commit(later, u1, off)
+	check("after a second deferred commit")
+	must(t, s.RecomputeUsage(ctx(t), p.ID, later))
+	want[key(1, skuSales)], want[key(1, skuApps)] = sam.UsageInactive30, sam.UsageInactive30
+	check("after RecomputeUsage")
+}
+
 func testTrackedVersusUntracked(t *testing.T, s store.Store) {
 	p := newProfile(t, s, "contoso", 1)
 	e := p.Environments[0].ID

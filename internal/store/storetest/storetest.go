@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"NoEnvironment", testNoEnvironment},
 		{"TrackedVersusUntracked", testTrackedVersusUntracked},
 		{"EvidenceTiesAndDays", testEvidenceTiesAndDays},
+		{"DeferUsage", testDeferUsage},
 		{"UsageClasses", testUsageClasses},
 		{"AnalysisStart", testAnalysisStart},
 		{"RecomputeManySubscriptions", testRecomputeMany},
