@@ -310,9 +310,11 @@ type usageRow struct {
 	class          string
 }
 
-// storeUsage writes the usage of the changed subscriptions of a batch
-// with one UPDATE joined to a VALUES list: a statement per subscription
-// cost PostgreSQL a round trip each.
+// storeUsage writes the usage of the changed subscriptions of a batch. On
+// SQLite a prepared UPDATE by id runs per subscription (in process, a
+// statement costs no round trip): an UPDATE joined to a VALUES list of the
+// batch took half as long again, parsing and binding 3,000 parameters. On
+// PostgreSQL the batch goes as arrays (storeUsageArrays).
 func (s *Store) storeUsage(ctx context.Context, tx *sql.Tx, rows []usageRow) error {
 	if len(rows) == 0 {
 		return nil
@@ -320,31 +322,20 @@ func (s *Store) storeUsage(ctx context.Context, tx *sql.Tx, rows []usageRow) err
 	if s.d.Name == "postgres" {
 		return s.storeUsageArrays(ctx, tx, rows)
 	}
-	var q strings.Builder
-	args := make([]any, 0, 6*len(rows))
-	p := func(v any, typ string) string {
-		args = append(args, v)
-		if typ == "" {
-			return s.placeholder(len(args))
-		}
-		return "CAST(" + s.placeholder(len(args)) + " AS " + typ + ")"
+	st, err := tx.PrepareContext(ctx, `UPDATE subscriptions SET last_activity = $1, last_activity_source = $2,
+		active_days_30 = $3, active_days_90 = $4, usage_class = $5 WHERE id = $6`)
+	if err != nil {
+		return fmt.Errorf("store usage: %w", err)
 	}
-	q.WriteString(`UPDATE subscriptions SET last_activity = v.column2, last_activity_source = v.column3,
-		active_days_30 = v.column4, active_days_90 = v.column5, usage_class = v.column6 FROM (VALUES `)
-	for i, r := range rows {
-		if i > 0 {
-			q.WriteString(", ")
-		}
+	defer st.Close()
+	for _, r := range rows {
 		var last any
 		if !r.last.IsZero() {
 			last = s.ts(r.last)
 		}
-		q.WriteString("(" + p(r.id, "BIGINT") + ", " + p(last, s.d.TimestampType) + ", " + p(r.source, "TEXT") + ", " +
-			p(r.days30, "BIGINT") + ", " + p(r.days90, "BIGINT") + ", " + p(r.class, "TEXT") + ")")
-	}
-	q.WriteString(`) AS v WHERE subscriptions.id = v.column1`)
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-		return fmt.Errorf("store usage of %d subscriptions: %w", len(rows), err)
+		if _, err := st.ExecContext(ctx, last, r.source, r.days30, r.days90, r.class, r.id); err != nil {
+			return fmt.Errorf("store usage of subscription %d: %w", r.id, err)
+		}
 	}
 	return nil
 }
