@@ -93,8 +93,9 @@ func classify(err error) sqlstore.ErrorKind {
 // The sorter's memory stays bounded by the page cache.
 func SortThreads() int { return min(runtime.NumCPU(), 4) }
 
-// openDB opens the file at path with Seatwise's connection settings.
-func openDB(ctx context.Context, path string) (*sql.DB, error) {
+// openDB opens the file at path with Seatwise's connection settings, and
+// the extra pragmas given ("name(value)").
+func openDB(ctx context.Context, path string, pragmas ...string) (*sql.DB, error) {
 	if path == "" {
 		return nil, sam.Errorf(sam.EINVALID, "SQLite database path is empty")
 	}
@@ -114,6 +115,9 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "cache_size("+strconv.Itoa(-CacheKiB)+")")
 	q.Add("_pragma", "threads("+strconv.Itoa(SortThreads())+")")
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
 	q.Set("_txlock", "immediate")
 	q.Set("_error_rc", "1") // no unrelated "out of memory" in open errors
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
@@ -200,7 +204,15 @@ func openReader(ctx context.Context, path string) (*sql.DB, error) {
 // when the file cannot be opened, EINVALID when the database was migrated by
 // a newer Seatwise.
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
-	db, err := openDB(ctx, path)
+	file := path != ":memory:" && !strings.Contains(path, "mode=memory") && !strings.HasPrefix(path, "file::memory:")
+	var pragmas []string
+	if file {
+		// The background checkpointer copies the WAL into the file; the
+		// writer only does so itself past WriterCheckpointPages.
+		pragmas = append(pragmas, "wal_autocheckpoint("+strconv.Itoa(WriterCheckpointPages)+")",
+			"journal_size_limit("+strconv.Itoa(WALSizeLimit)+")")
+	}
+	db, err := openDB(ctx, path, pragmas...)
 	if err != nil {
 		return nil, err
 	}
@@ -209,13 +221,20 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, err
 	}
 	st := sqlstore.New(db, Dialect)
-	if path != ":memory:" && !strings.Contains(path, "mode=memory") && !strings.HasPrefix(path, "file::memory:") {
+	if file {
 		rdb, err := openReader(ctx, path)
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
 		st.SetReader(rdb)
+		cp, err := startCheckpointer(ctx, path)
+		if err != nil {
+			rdb.Close()
+			db.Close()
+			return nil, err
+		}
+		st.OnClose(cp.close)
 	}
 	return st, nil
 }

@@ -13,10 +13,15 @@ import (
 
 // Store implements store.Store over a database/sql handle.
 type Store struct {
-	db *sql.DB
-	rd *sql.DB // read-only pool of hot read queries (see SetReader); nil: db
-	d  Dialect
+	db      *sql.DB
+	rd      *sql.DB // read-only pool of hot read queries (see SetReader); nil: db
+	d       Dialect
+	closers []func() error
 }
+
+// OnClose registers f to run when the store closes, before its pools close
+// (the SQLite store stops its background checkpointer there).
+func (s *Store) OnClose(f func() error) { s.closers = append(s.closers, f) }
 
 // SetReader gives the store a read-only pool of the same database for its
 // hot read queries (subscription listings, usage counts, sessions, tokens),
@@ -46,10 +51,16 @@ func (s *Store) Dialect() string { return s.d.Name }
 
 // Close releases the database.
 func (s *Store) Close() error {
+	var errs []error
+	for _, f := range s.closers {
+		errs = append(errs, f())
+	}
+	s.closers = nil
 	if s.rd != nil {
 		s.rd.Close()
 	}
-	return s.db.Close()
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
