@@ -147,7 +147,7 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int) benc
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+mode, "CHILD_DB="+url, "CHILD_SECRET="+sim.srv.Info().ClientSecret,
 			"CHILD_NOW="+sim.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=5000", "CHILD_HWM="+hwm)
-		out := &limitedBuffer{max: 8192}
+		out := &limitedBuffer{max: 1 << 20}
 		cmd.Stdout, cmd.Stderr = out, out
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
@@ -186,7 +186,7 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int) benc
 	floorWall, floorRSS, floorOut := child("floor")
 	syncWall, syncRSS, syncOut := child("1")
 	if os.Getenv("CHILD_MEMTRACE") != "" || os.Getenv("CHILD_PHASETRACE") != "" {
-		b.Logf("sync child:\n%s", syncOut)
+		fmt.Fprintf(os.Stderr, "sync child:\n%s", syncOut)
 	}
 	st, err = db.Open(sim.ctx, url)
 	if err != nil {

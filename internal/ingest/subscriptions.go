@@ -313,7 +313,7 @@ func (s *Syncer) subscriptions(ctx context.Context, p *sam.Profile, r *sam.Run, 
 
 // usersStageAhead is how many users pages are read ahead of the store, and
 // the most staged in one transaction.
-const usersStageAhead = 4
+const usersStageAhead = 2
 
 func appendOnce(list []string, s string) []string {
 	for _, x := range list {
