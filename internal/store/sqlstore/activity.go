@@ -328,6 +328,13 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 		if err := s.requireProfile(ctx, tx, p, true); err != nil {
 			return err
 		}
+		// The recompute's evidence is read on another connection while
+		// this transaction merges (see evidence.go).
+		pre, stopReading, err := s.readEvidenceAhead(ctx, tx, r.ID, p, now)
+		if err != nil {
+			return err
+		}
+		defer stopReading()
 		// Replace the user map of every environment the run read users of
 		// (and that is still one of the profile's).
 		if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id IN
@@ -404,7 +411,7 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 			p, s.ts(now)); err != nil {
 			return fmt.Errorf("save sync state: %w", err)
 		}
-		if ch.Recomputed, err = s.recompute(ctx, tx, p, now); err != nil {
+		if ch.Recomputed, err = s.recomputeWith(ctx, tx, p, now, pre()); err != nil {
 			return err
 		}
 		r.Status = sam.RunSucceeded

@@ -48,12 +48,29 @@ func analysisStart(from, now time.Time) time.Time {
 // the newest evidence (ties: smallest source name); ActiveDays30/90 count
 // distinct UTC days d with sam.DaysBetween(d, now) < 30/90.
 func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now time.Time) (int, error) {
+	return s.recomputeWith(ctx, tx, profileID, now, nil)
+}
+
+// usageWindow returns the analysis start of profileID's usage as of now,
+// and the first days of the 30- and 90-day windows.
+func (s *Store) usageWindow(ctx context.Context, q querier, profileID int64, now time.Time) (start, d30, d90 time.Time, err error) {
 	var from nullTime
-	if err := tx.QueryRowContext(ctx, `SELECT analyze_from FROM profiles WHERE id = $1`, profileID).Scan(&from); err != nil {
-		return 0, fmt.Errorf("read analysis start: %w", err)
+	if err := q.QueryRowContext(ctx, `SELECT analyze_from FROM profiles WHERE id = $1`, profileID).Scan(&from); err != nil {
+		return start, d30, d90, fmt.Errorf("read analysis start: %w", err)
 	}
 	now = timestamp(now)
-	start := timestamp(analysisStart(from.Time, now))
+	today := sam.Day(now)
+	return timestamp(analysisStart(from.Time, now)), today.AddDate(0, 0, -29), today.AddDate(0, 0, -89), nil
+}
+
+// recomputeWith is recompute with the evidence read ahead (pre; nil: read
+// in tx batch by batch).
+func (s *Store) recomputeWith(ctx context.Context, tx *sql.Tx, profileID int64, now time.Time, pre *preEvidence) (int, error) {
+	start, d30, d90, err := s.usageWindow(ctx, tx, profileID, now)
+	if err != nil {
+		return 0, err
+	}
+	now = timestamp(now)
 	envs, err := s.environments(ctx, tx, profileID)
 	if err != nil {
 		return 0, fmt.Errorf("read environments: %w", err)
@@ -66,8 +83,6 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 			complete = false
 		}
 	}
-	today := sam.Day(now)
-	d30, d90 := today.AddDate(0, 0, -29), today.AddDate(0, 0, -89)
 
 	// Batches walk the primary key (id > after). The unary plus keeps the
 	// profile out of index selection: without statistics SQLite would
@@ -115,8 +130,15 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now 
 		if len(batch) == 0 {
 			return total, nil
 		}
-		ev, err := s.evidence(ctx, tx, profileID, start, d30, d90, len(batch), func(i int) string { return batch[i].user })
-		if err != nil {
+		var ev map[string]*userEvidence
+		if pre != nil {
+			ev = make(map[string]*userEvidence, len(batch))
+			for _, r := range batch {
+				if _, ok := ev[r.user]; !ok {
+					ev[r.user] = pre.of(r.user)
+				}
+			}
+		} else if ev, err = s.evidence(ctx, tx, profileID, start, d30, d90, len(batch), func(i int) string { return batch[i].user }); err != nil {
 			return total, err
 		}
 		var changed []usageRow

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -373,6 +375,96 @@ func testDeferUsage(t *testing.T, s store.Store) {
 	must(t, s.RecomputeUsage(ctx(t), p.ID, later))
 	want[key(1, skuSales)], want[key(1, skuApps)] = sam.UsageInactive30, sam.UsageInactive30
 	check("after RecomputeUsage")
+}
+
+// testUsageMatchesEvidence: after each of two activity runs over random
+// evidence (both environments, every Dataverse source, ties on the same
+// time, keys staged several times and again by the second run, days
+// before the analysis start and after today, sign-ins), and after a
+// recompute on its own, every subscription's last activity, its source and
+// active days are what the evidence says, worked out here from the rows as
+// staged. (An activity commit reads the evidence ahead on another
+// connection where it can; a recompute on its own reads it in its
+// transaction.)
+func testUsageMatchesEvidence(t *testing.T, s store.Store) {
+	p := newProfile(t, s, "evidence", 2)
+	rnd := rand.New(rand.NewPCG(4, 2))
+	const users = 40
+	var subsUsers []store.StagedUser
+	var all []int
+	type ev struct {
+		day    time.Time
+		last   time.Time
+		source sam.ActivitySource
+	}
+	evidence := map[int][]ev{}
+	for n := 1; n <= users; n++ {
+		u := staged(n, skuSales, skuApps)
+		if n%3 == 0 {
+			at := now.Add(-time.Duration(rnd.IntN(50*24)) * time.Hour)
+			u.LastSignIn = &at
+			evidence[n] = append(evidence[n], ev{sam.Day(at), at, sam.SourceSignIn})
+		}
+		subsUsers = append(subsUsers, u)
+		all = append(all, n)
+	}
+	syncSubs(t, s, p, true, now, subsUsers...)
+	sources := []sam.ActivitySource{sam.SourceAccessWeb, sam.SourceAccessAPI, sam.SourceRecord}
+	audits := []sam.EnvironmentAudit{auditOK(p.Environments[0].ID, now), auditOK(p.Environments[1].ID, now)}
+	for run := range 3 {
+		if run == 2 {
+			// The recompute on its own reads the evidence in its transaction.
+			must(t, s.RecomputeUsage(ctx(t), p.ID, now))
+		}
+		var rows []store.StagedActivity
+		for range 600 * min(1, 2-run) {
+			n := 1 + rnd.IntN(users-5) // the last five users have no Dataverse evidence
+			day := sam.Day(now).AddDate(0, 0, 1-rnd.IntN(110))
+			at := day.Add(time.Duration(rnd.IntN(4)) * 6 * time.Hour) // few distinct times: ties
+			src := sources[rnd.IntN(len(sources))]
+			env := p.Environments[rnd.IntN(2)].ID
+			rows = append(rows, act(env, n, at, src, int64(1+rnd.IntN(3))))
+			evidence[n] = append(evidence[n], ev{day, at, src})
+		}
+		if run < 2 {
+			syncActivity(t, s, p, now, audits, all, rows...)
+		}
+		start := now.AddDate(0, 0, -90) // the analysis start of a profile without one
+		for k, x := range openSubs(t, s, p.ID) {
+			n := 0
+			for i := 1; i <= users; i++ {
+				if strings.HasPrefix(k, user(i)+"/") {
+					n = i
+				}
+			}
+			tracked := strings.HasSuffix(k, "/"+skuSales)
+			var last time.Time
+			var source sam.ActivitySource
+			d30, d90 := map[time.Time]bool{}, map[time.Time]bool{}
+			for _, e := range evidence[n] {
+				if e.last.Before(start) || (tracked && e.source == sam.SourceSignIn) {
+					continue
+				}
+				if e.last.After(last) || (e.last.Equal(last) && e.source < source) {
+					last, source = e.last, e.source
+				}
+				if d := sam.DaysBetween(e.day, now); d < 30 {
+					d30[e.day] = true
+				}
+				if d := sam.DaysBetween(e.day, now); d < 90 {
+					d90[e.day] = true
+				}
+			}
+			gotLast := time.Time{}
+			if x.LastActivity != nil {
+				gotLast = *x.LastActivity
+			}
+			if !gotLast.Equal(last) || x.LastActivitySource != string(source) || x.ActiveDays30 != len(d30) || x.ActiveDays90 != len(d90) {
+				t.Errorf("run %d, %s: last %v %q, days %d/%d; want %v %q, %d/%d", run+1, k, gotLast, x.LastActivitySource,
+					x.ActiveDays30, x.ActiveDays90, last, source, len(d30), len(d90))
+			}
+		}
+	}
 }
 
 func testTrackedVersusUntracked(t *testing.T, s store.Store) {

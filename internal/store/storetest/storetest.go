@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"TrackedVersusUntracked", testTrackedVersusUntracked},
 		{"EvidenceTiesAndDays", testEvidenceTiesAndDays},
 		{"DeferUsage", testDeferUsage},
+		{"UsageMatchesEvidence", testUsageMatchesEvidence},
 		{"UsageClasses", testUsageClasses},
 		{"AnalysisStart", testAnalysisStart},
 		{"RecomputeManySubscriptions", testRecomputeMany},

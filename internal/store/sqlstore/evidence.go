@@ -1,0 +1,236 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/seatwise/seatwise/internal/sam"
+)
+
+// An activity commit reads the evidence its usage recompute needs on a
+// second connection, while its own transaction merges the staged evidence
+// into activity_days: the merge and the read each take one core, where one
+// after the other they took one core twice as long.
+//
+// The second connection reads what the merge is about to produce, as the
+// database stood when the commit took its lock (the commit's transaction
+// holds the writer lock on SQLite, the profile's row on PostgreSQL, so no
+// other commit of the profile lands before it): the profile's activity days
+// and the run's staged evidence (mapped to an Entra user, of an environment
+// still the profile's). Summed up by user, that is what reading the merged
+// activity days gives: a day is counted once, the newest time wins, and a
+// key's merged time passes the analysis start when one of its rows does.
+
+// windowUsage is what the evidence of one user says for one kind of model,
+// with the days of the 90-day window as bits: compact enough for every user
+// of a large tenant (about 100 bytes a user).
+type windowUsage struct {
+	last   int64 // Unix microseconds; 0: no evidence
+	source uint8 // index into preEvidence.sources
+	days   [2]uint64
+	more   map[int]bool // days 128 or more after the window's first (clock skew)
+}
+
+// add counts one row: idx is its day's offset from the window's first day.
+func (u *windowUsage) add(idx int, last int64, source uint8, sources []string) {
+	if u.last == 0 || last > u.last || (last == u.last && sources[source] < sources[u.source]) {
+		u.last, u.source = last, source
+	}
+	switch {
+	case idx < 0:
+	case idx < 128:
+		u.days[idx/64] |= 1 << (idx % 64)
+	default:
+		if u.more == nil {
+			u.more = map[int]bool{}
+		}
+		u.more[idx] = true
+	}
+}
+
+// usage returns u as the recompute's usage: days30 counts the days at
+// offset 60 or more (the last 30 days), days90 all of them.
+func (u *windowUsage) usage(sources []string) usage {
+	if u.last == 0 {
+		return usage{}
+	}
+	out := usage{last: time.UnixMicro(u.last).UTC(), source: sources[u.source]}
+	for i := range 128 {
+		if u.days[i/64]&(1<<(i%64)) != 0 {
+			out.days90++
+			if i >= 60 {
+				out.days30++
+			}
+		}
+	}
+	out.days90 += len(u.more)
+	out.days30 += len(u.more)
+	return out
+}
+
+// preEvidence is the evidence of a profile's users read ahead of the
+// recompute, by Entra user.
+type preEvidence struct {
+	users   map[sam.GUID]*[2]windowUsage // tracked, untracked
+	sources []string
+}
+
+// of returns the evidence of user: nil when it has none.
+func (p *preEvidence) of(user string) *userEvidence {
+	g, ok := sam.ParseGUID(user)
+	if !ok {
+		return nil
+	}
+	w := p.users[g]
+	if w == nil {
+		return nil
+	}
+	return &userEvidence{tracked: w[0].usage(p.sources), untracked: w[1].usage(p.sources)}
+}
+
+// errNotGUID stops a read ahead that meets a user id it cannot key: the
+// recompute then reads the evidence itself.
+var errNotGUID = errors.New("activity of a user whose id is not a GUID")
+
+// readEvidence reads, in one read-only transaction on q, the evidence of
+// profileID's users at or after start: its activity days and the mapped
+// evidence run runID staged for the profile's environments. d90 is the
+// first day of the 90-day window.
+func (s *Store) readEvidence(ctx context.Context, q *sql.DB, runID, profileID int64, start, d90 time.Time) (*preEvidence, error) {
+	conn, err := q.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	var opts *sql.TxOptions
+	if s.d.Name == "postgres" {
+		// One snapshot for both queries.
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	} else {
+		// SQLite's readers map the file into memory: every page this
+		// read touches (the whole of the run's staged evidence) would
+		// count in the process's resident memory, 120 MB at 100,000
+		// users. The connection reads through its small page cache
+		// instead, and maps again afterwards.
+		var mapped int64
+		if err := conn.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&mapped); err != nil {
+			return nil, err
+		}
+		if mapped > 0 {
+			if _, err := conn.ExecContext(ctx, `PRAGMA mmap_size = 0`); err != nil {
+				return nil, err
+			}
+			defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA mmap_size = %d`, mapped))
+		}
+	}
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	p := &preEvidence{users: map[sam.GUID]*[2]windowUsage{}}
+	sourceIdx := map[string]uint8{}
+	first := sam.Day(d90).Unix() / 86400
+	read := func(query string, args ...any) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var user, source string
+		var day, last nullTime
+		for rows.Next() {
+			if err := rows.Scan(&user, &day, &last, &source); err != nil {
+				return err
+			}
+			g, ok := sam.ParseGUID(user)
+			if !ok {
+				return errNotGUID
+			}
+			src, ok := sourceIdx[source]
+			if !ok {
+				if len(p.sources) == 255 {
+					return fmt.Errorf("more than 255 evidence sources")
+				}
+				src = uint8(len(p.sources))
+				sourceIdx[source] = src
+				p.sources = append(p.sources, source)
+			}
+			w := p.users[g]
+			if w == nil {
+				w = &[2]windowUsage{}
+				p.users[g] = w
+			}
+			idx := int(sam.Day(day.Time).Unix()/86400 - first)
+			at := last.Time.UnixMicro()
+			if source != string(sam.SourceSignIn) {
+				w[0].add(idx, at, src, p.sources)
+			}
+			w[1].add(idx, at, src, p.sources)
+		}
+		return rows.Err()
+	}
+	if err := read(`SELECT user_id, day, last_at, source FROM activity_days WHERE profile_id = $1 AND last_at >= $2`,
+		profileID, s.ts(start)); err != nil {
+		return nil, fmt.Errorf("read activity days: %w", err)
+	}
+	if err := read(`SELECT user_id, day, last_at, source FROM staging_activity WHERE run_id = $1 AND user_id <> ''
+		AND last_at >= $2 AND environment_id IN (SELECT id FROM environments WHERE profile_id = $3)`,
+		runID, s.ts(start), profileID); err != nil {
+		return nil, fmt.Errorf("read staged activity: %w", err)
+	}
+	return p, nil
+}
+
+// readEvidenceAhead starts reading the evidence of the recompute that ends
+// the activity commit in tx (run runID of profileID, as of now) on another
+// connection: the SQLite file's readers, a second PostgreSQL connection.
+// pre waits for it and returns nil when it failed or there is no other
+// connection (the recompute then reads in tx); stop, deferred by the
+// caller, cancels and waits for a read still under way. Call it once tx
+// holds the profile's lock.
+func (s *Store) readEvidenceAhead(ctx context.Context, tx *sql.Tx, runID, profileID int64, now time.Time) (pre func() *preEvidence, stop func(), err error) {
+	q := s.rd
+	if s.d.Name == "postgres" {
+		q = s.db
+	}
+	if q == nil {
+		return func() *preEvidence { return nil }, func() {}, nil
+	}
+	start, _, d90, err := s.usageWindow(ctx, tx, profileID, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	type result struct {
+		e   *preEvidence
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		e, err := s.readEvidence(rctx, q, runID, profileID, start, d90)
+		ch <- result{e, err}
+	}()
+	var got *result
+	wait := func() *result {
+		if got == nil {
+			r := <-ch
+			got = &r
+		}
+		return got
+	}
+	pre = func() *preEvidence {
+		if r := wait(); r.err == nil {
+			return r.e
+		}
+		return nil
+	}
+	stop = func() {
+		cancel()
+		wait()
+	}
+	return pre, stop, nil
+}
