@@ -91,6 +91,10 @@ func (p *preEvidence) of(user string) *userEvidence {
 	return &userEvidence{tracked: w[0].usage(p.sources), untracked: w[1].usage(p.sources)}
 }
 
+// readAheadConnWait is how long an activity commit waits for a second
+// connection to read its evidence ahead.
+const readAheadConnWait = 100 * time.Millisecond
+
 // errNotGUID stops a read ahead that meets a user id it cannot key: the
 // recompute then reads the evidence itself.
 var errNotGUID = errors.New("activity of a user whose id is not a GUID")
@@ -100,7 +104,12 @@ var errNotGUID = errors.New("activity of a user whose id is not a GUID")
 // evidence run runID staged for the profile's environments. d90 is the
 // first day of the 90-day window.
 func (s *Store) readEvidence(ctx context.Context, q *sql.DB, runID, profileID int64, start, d90 time.Time) (*preEvidence, error) {
-	conn, err := q.Conn(ctx)
+	// A connection free now, or none: commits that each held one and
+	// waited for a second would wait for each other when the pool runs
+	// out. Without one the recompute reads in its own transaction.
+	cctx, cancel := context.WithTimeout(ctx, readAheadConnWait)
+	conn, err := q.Conn(cctx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
