@@ -452,10 +452,10 @@ func TestUnreadableCheckpoint(t *testing.T) {
 // activity run does not commit and the next Sync resumes it.
 func TestSyncSideBySide(t *testing.T) {
 	t.Parallel()
-	// 7,000 users are eight Graph pages of 999. When the first page's
-	// progress comes (Graph fails from then on), at most six were read:
-	// that page, the four read ahead and the one being fetched.
-	b := setup(t, generated(11, 7000, 2))
+	// 6,000 users are seven Graph pages of 999. When the first users
+	// progress comes (Graph fails from then on), at most five were read:
+	// the one or two staged, the two read ahead and the one being fetched.
+	b := setup(t, generated(11, 6000, 2))
 	envs := len(b.profile().Environments)
 	var graphFails sync.Once
 	activityCommits := make(chan struct{})
