@@ -38,9 +38,10 @@ func analysisStart(from, now time.Time) time.Time {
 
 // recompute walks the profile's open subscriptions in batches of
 // recomputeBatch: one query reads a batch, a second one the evidence of its
-// users (each activity day once, in one pass over the key's user prefix),
-// and Go works out each subscription's usage, writing back those whose
-// usage changed. It returns how many open subscriptions it examined.
+// users (each activity day once, in one pass over the key's user prefix;
+// an activity commit has read it ahead instead, see recomputeWith), and Go
+// works out each subscription's usage, writing back those whose usage
+// changed. It returns how many open subscriptions it examined.
 //
 // Evidence counts when its time (an activity day's LastAt) is at or after
 // the analysis start. Tracked models count Dataverse sources only; other
