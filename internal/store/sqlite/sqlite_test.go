@@ -195,3 +195,21 @@ func TestUpgrade(t *testing.T) {
 		t.Errorf("staging on the upgraded schema: %v", err)
 	}
 }
+
+// TestConformanceEvidenceNotReadAhead runs the suite with the evidence
+// read-ahead of activity commits limited to 3 users: every recompute of a
+// larger profile reads its evidence in its own transaction, and must end
+// the same. (Not parallel: it sets sqlstore.ReadAheadMaxUsers.)
+func TestConformanceEvidenceNotReadAhead(t *testing.T) {
+	was := sqlstore.ReadAheadMaxUsers
+	sqlstore.ReadAheadMaxUsers = 3
+	t.Cleanup(func() { sqlstore.ReadAheadMaxUsers = was })
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "seatwise.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

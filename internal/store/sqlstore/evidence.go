@@ -95,6 +95,16 @@ func (p *preEvidence) of(user string) *userEvidence {
 // connection to read its evidence ahead.
 const readAheadConnWait = 100 * time.Millisecond
 
+// ReadAheadMaxUsers bounds the users whose evidence an activity commit
+// reads ahead (about 100 bytes each: 30 MB at the default). A profile with
+// more users' evidence has its recompute read the evidence in the commit's
+// transaction instead, batch by batch, so memory does not grow with the
+// tenant. A variable so that tests can take the other way.
+var ReadAheadMaxUsers = 300_000
+
+// errTooManyUsers stops a read ahead past ReadAheadMaxUsers.
+var errTooManyUsers = errors.New("evidence of more users than read ahead")
+
 // errNotGUID stops a read ahead that meets a user id it cannot key: the
 // recompute then reads the evidence itself.
 var errNotGUID = errors.New("activity of a user whose id is not a GUID")
@@ -140,6 +150,7 @@ func (s *Store) readEvidence(ctx context.Context, q *sql.DB, runID, profileID in
 		return nil, err
 	}
 	defer tx.Rollback()
+	maxUsers := ReadAheadMaxUsers
 	p := &preEvidence{users: map[sam.GUID]*[2]windowUsage{}}
 	sourceIdx := map[string]uint8{}
 	first := sam.Day(d90).Unix() / 86400
@@ -170,6 +181,9 @@ func (s *Store) readEvidence(ctx context.Context, q *sql.DB, runID, profileID in
 			}
 			w := p.users[g]
 			if w == nil {
+				if len(p.users) >= maxUsers {
+					return errTooManyUsers
+				}
 				w = &[2]windowUsage{}
 				p.users[g] = w
 			}
