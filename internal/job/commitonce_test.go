@@ -11,8 +11,6 @@ import (
 
 	"github.com/seatwise/seatwise/internal/ingest"
 	"github.com/seatwise/seatwise/internal/job"
-	"github.com/seatwise/seatwise/internal/mscloud"
-	"github.com/seatwise/seatwise/internal/mscloud/tenant"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
 )
@@ -114,11 +112,7 @@ func TestJobCommitsOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			eachDialect(t, func(t *testing.T, url string) {
 				ctx := context.Background()
-				srv, err := mscloud.Start(ctx, mscloud.Config{Seed: 8, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Users: 40, HistoryDays: 10}}}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { srv.Close() })
+				srv := startSim(t, 8, 40, 10)
 				ten := srv.Tenant()
 				info := srv.Info()
 				kr := newKeyring(t)

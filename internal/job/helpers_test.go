@@ -16,6 +16,8 @@ import (
 
 	"github.com/seatwise/seatwise/internal/db"
 	"github.com/seatwise/seatwise/internal/job"
+	"github.com/seatwise/seatwise/internal/mscloud"
+	"github.com/seatwise/seatwise/internal/mscloud/tenant"
 	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
@@ -39,6 +41,19 @@ func eachDialect(t *testing.T, fn func(t *testing.T, url string)) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) { fn(t, d.url(t)) })
 	}
+}
+
+// startSim starts the Microsoft simulator with one generated tenant of
+// users users and days of history, closed when the test ends.
+func startSim(t testing.TB, seed int64, users, days int) *mscloud.Server {
+	t.Helper()
+	srv, err := mscloud.Start(context.Background(), mscloud.Config{Seed: seed,
+		Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Users: users, HistoryDays: days}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
 }
 
 func openStore(t testing.TB, url string) store.Store {

@@ -9,7 +9,6 @@ import (
 	"github.com/seatwise/seatwise/internal/ingest"
 	"github.com/seatwise/seatwise/internal/job"
 	"github.com/seatwise/seatwise/internal/mscloud"
-	"github.com/seatwise/seatwise/internal/mscloud/tenant"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/secret"
 	"github.com/seatwise/seatwise/internal/store"
@@ -48,11 +47,7 @@ func simProfile(t *testing.T, st store.Store, kr *secret.Keyring, info mscloud.I
 func TestSyncJob(t *testing.T) {
 	eachDialect(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		srv, err := mscloud.Start(ctx, mscloud.Config{Seed: 8, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Users: 40, HistoryDays: 10}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
+		srv := startSim(t, 8, 40, 10)
 		ten := srv.Tenant()
 		info := srv.Info()
 		st := openStore(t, url)
@@ -161,11 +156,7 @@ func TestSyncJob(t *testing.T) {
 func TestSyncJobRetries(t *testing.T) {
 	eachDialect(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		srv, err := mscloud.Start(ctx, mscloud.Config{Seed: 9, Tenants: []mscloud.TenantConfig{{Options: tenant.Options{Users: 20, HistoryDays: 5}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
+		srv := startSim(t, 9, 20, 5)
 		info := srv.Info()
 		st := openStore(t, url)
 		kr := newKeyring(t)

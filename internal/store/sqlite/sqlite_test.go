@@ -19,15 +19,18 @@ import (
 	"github.com/seatwise/seatwise/internal/store/storetest"
 )
 
+// openFileStore opens a store on a new file, closed when the test ends.
+func openFileStore(t *testing.T) store.Store {
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "seatwise.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "seatwise.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, openFileStore)
 }
 
 func TestMigrate(t *testing.T) {
@@ -204,12 +207,5 @@ func TestConformanceEvidenceNotReadAhead(t *testing.T) {
 	was := sqlstore.ReadAheadMaxUsers
 	sqlstore.ReadAheadMaxUsers = 3
 	t.Cleanup(func() { sqlstore.ReadAheadMaxUsers = was })
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "seatwise.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, openFileStore)
 }
