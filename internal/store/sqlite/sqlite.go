@@ -85,13 +85,13 @@ func classify(err error) sqlstore.ErrorKind {
 	return sqlstore.ErrOther
 }
 
-// SortThreads is how many helper threads a statement of the writing
+// sortThreads is how many helper threads a statement of the writing
 // connection may start to sort (SQLite's threads pragma): one per CPU,
 // at most 4. A large sort (the GROUP BY of an activity commit's merge) then
 // sorts its parts on the other cores, which a commit otherwise leaves
 // idle: the merge of 600,000 staged rows took 1.4 s alone, 1.2 s with it.
 // The sorter's memory stays bounded by the page cache.
-func SortThreads() int { return min(runtime.NumCPU(), 4) }
+func sortThreads() int { return min(runtime.NumCPU(), 4) }
 
 // openDB opens the file at path with Seatwise's connection settings, and
 // the extra pragmas given ("name(value)").
@@ -114,7 +114,7 @@ func openDB(ctx context.Context, path string, pragmas ...string) (*sql.DB, error
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "cache_size("+strconv.Itoa(-CacheKiB)+")")
-	q.Add("_pragma", "threads("+strconv.Itoa(SortThreads())+")")
+	q.Add("_pragma", "threads("+strconv.Itoa(sortThreads())+")")
 	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/seatwise/seatwise/internal/sam"
@@ -57,18 +58,10 @@ func (u *windowUsage) usage(sources []string) usage {
 	if u.last == 0 {
 		return usage{}
 	}
-	out := usage{last: time.UnixMicro(u.last).UTC(), source: sources[u.source]}
-	for i := range 128 {
-		if u.days[i/64]&(1<<(i%64)) != 0 {
-			out.days90++
-			if i >= 60 {
-				out.days30++
-			}
-		}
-	}
-	out.days90 += len(u.more)
-	out.days30 += len(u.more)
-	return out
+	// Offsets 60 to 63 are the top bits of the first word.
+	d30 := bits.OnesCount64(u.days[0]>>60) + bits.OnesCount64(u.days[1]) + len(u.more)
+	return usage{last: time.UnixMicro(u.last).UTC(), source: sources[u.source], days30: d30,
+		days90: bits.OnesCount64(u.days[0]) + bits.OnesCount64(u.days[1]) + len(u.more)}
 }
 
 // preEvidence is the evidence of a profile's users read ahead of the
@@ -228,32 +221,21 @@ func (s *Store) readEvidenceAhead(ctx context.Context, tx *sql.Tx, runID, profil
 		return nil, nil, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	type result struct {
-		e   *preEvidence
-		err error
-	}
-	ch := make(chan result, 1)
+	done := make(chan struct{})
+	var read *preEvidence
 	go func() {
-		e, err := s.readEvidence(rctx, q, runID, profileID, start, d90)
-		ch <- result{e, err}
+		defer close(done)
+		if e, err := s.readEvidence(rctx, q, runID, profileID, start, d90); err == nil {
+			read = e
+		}
 	}()
-	var got *result
-	wait := func() *result {
-		if got == nil {
-			r := <-ch
-			got = &r
-		}
-		return got
-	}
 	pre = func() *preEvidence {
-		if r := wait(); r.err == nil {
-			return r.e
-		}
-		return nil
+		<-done
+		return read
 	}
 	stop = func() {
 		cancel()
-		wait()
+		<-done
 	}
 	return pre, stop, nil
 }

@@ -223,27 +223,19 @@ func (e *userEvidence) of(tracked bool) *usage {
 
 // evidence reads the activity days at or after start of the users of a
 // batch of subscriptions (user gives a subscription's user) and sums them
-// up by user. PostgreSQL sums them up itself (evidenceSummed): every
-// activity day read back over the connection cost most of its recompute.
+// up by user.
 func (s *Store) evidence(ctx context.Context, tx *sql.Tx, profileID int64, start, d30, d90 time.Time, n int, user func(i int) string) (map[string]*userEvidence, error) {
 	out := map[string]*userEvidence{}
-	var users []string
+	// Parameters in the order they appear (SQLite's are anonymous).
+	args := []any{s.day(d30), s.day(d90), profileID, s.ts(start)}
+	var in strings.Builder
 	for i := range n {
 		u := user(i)
 		if _, ok := out[u]; ok {
 			continue
 		}
 		out[u] = nil
-		users = append(users, u)
-	}
-	if s.d.Name == "postgres" {
-		return out, s.evidenceSummed(ctx, tx, profileID, start, d30, d90, users, out)
-	}
-	// Parameters in the order they appear (SQLite's are anonymous).
-	args := []any{s.day(d30), s.day(d90), profileID, s.ts(start)}
-	var in strings.Builder
-	for i, u := range users {
-		if i > 0 {
+		if len(args) > 4 {
 			in.WriteString(", ")
 		}
 		args = append(args, u)
@@ -278,50 +270,6 @@ func (s *Store) evidence(ctx context.Context, tx *sql.Tx, profileID int64, start
 		return nil, fmt.Errorf("read evidence: %w", err)
 	}
 	return out, nil
-}
-
-// evidenceSummed is evidence summed up by the database, one row per user
-// of users that has evidence, stored into out: the days are grouped per
-// user and day (a day counts once whatever its environments and sources),
-// then per user, and the source of the newest evidence (ties: the smallest
-// name) is looked up among that user's rows. Tracked models count the
-// days with evidence other than entra:signin.
-func (s *Store) evidenceSummed(ctx context.Context, tx *sql.Tx, profileID int64, start, d30, d90 time.Time, users []string, out map[string]*userEvidence) error {
-	rows, err := tx.QueryContext(ctx, `WITH g AS (SELECT a.user_id, a.day, max(a.last_at) AS ul,
-				max(CASE WHEN a.source <> $1 THEN a.last_at END) AS tl
-			FROM activity_days a WHERE a.profile_id = $2 AND a.last_at >= $3 AND a.user_id = ANY($4::text[])
-			GROUP BY a.user_id, a.day),
-		u AS (SELECT g.user_id, max(g.ul) AS ul, max(g.tl) AS tl,
-				count(*) FILTER (WHERE g.day >= $5) AS u30, count(*) FILTER (WHERE g.day >= $6) AS u90,
-				count(g.tl) FILTER (WHERE g.day >= $5) AS t30, count(g.tl) FILTER (WHERE g.day >= $6) AS t90
-			FROM g GROUP BY g.user_id)
-		SELECT u.user_id, u.ul, u.tl, u.u30, u.u90, u.t30, u.t90,
-			(SELECT min(b.source) FROM activity_days b WHERE b.profile_id = $2 AND b.user_id = u.user_id AND b.last_at = u.ul),
-			COALESCE((SELECT min(b.source) FROM activity_days b WHERE b.profile_id = $2 AND b.user_id = u.user_id
-				AND b.last_at = u.tl AND b.source <> $1), '')
-		FROM u`, string(sam.SourceSignIn), profileID, s.ts(start), users, s.day(d30), s.day(d90))
-	if err != nil {
-		return fmt.Errorf("read evidence: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, usource, tsource string
-		var ul, tl nullTime
-		var e userEvidence
-		if err := rows.Scan(&id, &ul, &tl, &e.untracked.days30, &e.untracked.days90, &e.tracked.days30, &e.tracked.days90,
-			&usource, &tsource); err != nil {
-			return fmt.Errorf("read evidence: %w", err)
-		}
-		e.untracked.last, e.untracked.source = ul.Time, usource
-		if tl.Valid {
-			e.tracked.last, e.tracked.source = tl.Time, tsource
-		}
-		out[id] = &e
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read evidence: %w", err)
-	}
-	return nil
 }
 
 // usageRow is the usage recompute stores for one subscription.
