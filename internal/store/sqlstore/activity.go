@@ -320,6 +320,7 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 	}
 	now := timestamp(c.Now)
 	s.analyze(ctx, "staging_system_users", "staging_activity", "environment_users", "activity_days", "subscriptions")
+	usageCommitted := false
 	err := s.inTx(ctx, fmt.Sprintf("commit activity run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
@@ -330,11 +331,40 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 		}
 		// The recompute's evidence is read on another connection while
 		// this transaction merges (see evidence.go).
-		pre, stopReading, err := s.readEvidenceAhead(ctx, tx, r.ID, p, now)
+		ahead, err := s.readEvidenceAhead(ctx, tx, r.ID, p, now)
 		if err != nil {
 			return err
 		}
-		defer stopReading()
+		defer ahead.stop()
+		// The environments' audit status first: the usage written ahead
+		// (PostgreSQL) classifies with it while this transaction merges.
+		for _, e := range c.Environments {
+			exists, err := s.requireEnvironment(ctx, tx, p, e.EnvironmentID)
+			if err != nil {
+				return err
+			}
+			if !exists {
+				continue // removed from the profile while the run went on
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE environments SET reachable = $3, audit_error = $4,
+				audit_enabled = $5, user_access_audit_enabled = $6, retention_days = $7,
+				watermark = COALESCE($8, watermark), checked_at = $9 WHERE id = $1 AND profile_id = $2`,
+				e.EnvironmentID, p, e.Reachable, e.Error, e.AuditEnabled, e.UserAccessAuditEnabled, e.RetentionDays,
+				s.nullTS(e.Watermark), s.nullTSOr(e.CheckedAt, now))
+			if err != nil {
+				return fmt.Errorf("store audit status of environment %d: %w", e.EnvironmentID, err)
+			}
+			if n, err := affected(res); err != nil {
+				return err
+			} else if n == 0 {
+				return sam.Errorf(sam.EINVALID, "environment %d is not part of profile %d", e.EnvironmentID, p)
+			}
+		}
+		envs, err := s.environments(ctx, tx, p)
+		if err != nil {
+			return fmt.Errorf("read environments: %w", err)
+		}
+		ahead.startUsage(envs)
 		// Replace the user map of every environment the run read users of
 		// (and that is still one of the profile's).
 		if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id IN
@@ -384,40 +414,38 @@ func (s *Store) CommitActivity(ctx context.Context, r *sam.Run, c store.Activity
 			return err
 		}
 		ch.Days = int(n)
-		for _, e := range c.Environments {
-			exists, err := s.requireEnvironment(ctx, tx, p, e.EnvironmentID)
-			if err != nil {
-				return err
-			}
-			if !exists {
-				continue // removed from the profile while the run went on
-			}
-			res, err := tx.ExecContext(ctx, `UPDATE environments SET reachable = $3, audit_error = $4,
-				audit_enabled = $5, user_access_audit_enabled = $6, retention_days = $7,
-				watermark = COALESCE($8, watermark), checked_at = $9 WHERE id = $1 AND profile_id = $2`,
-				e.EnvironmentID, p, e.Reachable, e.Error, e.AuditEnabled, e.UserAccessAuditEnabled, e.RetentionDays,
-				s.nullTS(e.Watermark), s.nullTSOr(e.CheckedAt, now))
-			if err != nil {
-				return fmt.Errorf("store audit status of environment %d: %w", e.EnvironmentID, err)
-			}
-			if n, err := affected(res); err != nil {
-				return err
-			} else if n == 0 {
-				return sam.Errorf(sam.EINVALID, "environment %d is not part of profile %d", e.EnvironmentID, p)
-			}
-		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_state (profile_id, delta_link, last_activity_sync)
 			VALUES ($1, '', $2) ON CONFLICT (profile_id) DO UPDATE SET last_activity_sync = excluded.last_activity_sync`,
 			p, s.ts(now)); err != nil {
 			return fmt.Errorf("save sync state: %w", err)
 		}
-		if ch.Recomputed, err = s.recomputeWith(ctx, tx, p, now, pre()); err != nil {
+		written, ok := ahead.usage()
+		if ok {
+			ch.Recomputed = written
+		} else if ch.Recomputed, err = s.recomputeWith(ctx, tx, p, now, ahead.evidence(), envs); err != nil {
 			return err
 		}
 		r.Status = sam.RunSucceeded
-		return s.finishRun(ctx, tx, r)
+		if err := s.finishRun(ctx, tx, r); err != nil {
+			return err
+		}
+		if ok {
+			// Just before this transaction commits (see readAhead).
+			if err := ahead.commitUsage(); err != nil {
+				return fmt.Errorf("store usage: %w", err)
+			}
+			usageCommitted = true
+		}
+		return nil
 	})
 	if err != nil {
+		if usageCommitted {
+			// The usage written ahead landed, the evidence did not: put
+			// the usage back in line with what is stored.
+			if rerr := s.RecomputeUsage(context.WithoutCancel(ctx), r.ProfileID, c.Now); rerr != nil {
+				return store.ActivityChanges{}, fmt.Errorf("%w (and recomputing usage after it: %v)", err, rerr)
+			}
+		}
 		return store.ActivityChanges{}, err
 	}
 	return ch, nil

@@ -102,21 +102,11 @@ var errTooManyUsers = errors.New("evidence of more users than read ahead")
 // recompute then reads the evidence itself.
 var errNotGUID = errors.New("activity of a user whose id is not a GUID")
 
-// readEvidence reads, in one read-only transaction on q, the evidence of
+// readEvidence reads, in one read-only transaction on conn, the evidence of
 // profileID's users at or after start: its activity days and the mapped
 // evidence run runID staged for the profile's environments. d90 is the
 // first day of the 90-day window.
-func (s *Store) readEvidence(ctx context.Context, q *sql.DB, runID, profileID int64, start, d90 time.Time) (*preEvidence, error) {
-	// A connection free now, or none: commits that each held one and
-	// waited for a second would wait for each other when the pool runs
-	// out. Without one the recompute reads in its own transaction.
-	cctx, cancel := context.WithTimeout(ctx, readAheadConnWait)
-	conn, err := q.Conn(cctx)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
+func (s *Store) readEvidence(ctx context.Context, conn *sql.Conn, runID, profileID int64, start, d90 time.Time) (*preEvidence, error) {
 	var opts *sql.TxOptions
 	if s.d.Name == "postgres" {
 		// One snapshot for both queries.
@@ -201,41 +191,181 @@ func (s *Store) readEvidence(ctx context.Context, q *sql.DB, runID, profileID in
 	return p, nil
 }
 
+// readAhead is the evidence of an activity commit's recompute read on
+// another connection (see readEvidenceAhead). On PostgreSQL it goes on to
+// write the recompute's usage there, in a second transaction, while the
+// commit's own transaction merges: with 14 indexes on subscriptions, and
+// usage columns among the indexed ones, writing every subscription's usage
+// on a first sync takes about as long as the merge (4 s of a 100,000-user
+// commit), and one after the other they took one core twice as long.
+//
+// The second transaction commits just before the commit's own (see
+// commitUsage): readers can see the new usage a moment before the new
+// evidence, never the new evidence with the old usage, which a cache keyed
+// on finished runs could keep. Should the commit's own transaction then
+// fail, CommitActivity recomputes the usage again from what is stored.
+type readAhead struct {
+	s      *Store
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the goroutine ends
+	read   chan struct{} // closed when the evidence is read (or not)
+	pre    *preEvidence  // nil: not read
+
+	// PostgreSQL only: the commit hands over its environments (envs), the
+	// goroutine reports the usage it wrote (wrote), the commit says
+	// whether to commit it (decide) and learns how that went (committed).
+	write     bool
+	envs      chan []sam.Environment
+	wrote     chan wroteUsage
+	decide    chan bool
+	committed chan error
+}
+
+// wroteUsage is the outcome of the usage written ahead: how many
+// subscriptions the recompute examined, or why it failed.
+type wroteUsage struct {
+	n   int
+	err error
+}
+
 // readEvidenceAhead starts reading the evidence of the recompute that ends
 // the activity commit in tx (run runID of profileID, as of now) on another
 // connection: the SQLite file's readers, a second PostgreSQL connection.
-// pre waits for it and returns nil when it failed or there is no other
-// connection (the recompute then reads in tx); stop, deferred by the
-// caller, cancels and waits for a read still under way. Call it once tx
-// holds the profile's lock.
-func (s *Store) readEvidenceAhead(ctx context.Context, tx *sql.Tx, runID, profileID int64, now time.Time) (pre func() *preEvidence, stop func(), err error) {
+// Call it once tx holds the profile's lock, and defer the result's stop.
+// Without another connection free within readAheadConnWait (commits that
+// each held one and waited for a second would wait for each other when the
+// pool runs out) nothing is read, and the recompute reads in tx.
+func (s *Store) readEvidenceAhead(ctx context.Context, tx *sql.Tx, runID, profileID int64, now time.Time) (*readAhead, error) {
 	q := s.rd
 	if s.d.Name == "postgres" {
 		q = s.db
 	}
+	rctx, cancel := context.WithCancel(ctx)
+	ra := &readAhead{s: s, cancel: cancel, done: make(chan struct{}), read: make(chan struct{}),
+		write: s.d.Name == "postgres", envs: make(chan []sam.Environment, 1), wrote: make(chan wroteUsage, 1),
+		decide: make(chan bool, 1), committed: make(chan error, 1)}
 	if q == nil {
-		return func() *preEvidence { return nil }, func() {}, nil
+		ra.write = false
+		close(ra.read)
+		close(ra.done)
+		return ra, nil
 	}
 	start, _, d90, err := s.usageWindow(ctx, tx, profileID, now)
 	if err != nil {
-		return nil, nil, err
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	var read *preEvidence
-	go func() {
-		defer close(done)
-		if e, err := s.readEvidence(rctx, q, runID, profileID, start, d90); err == nil {
-			read = e
-		}
-	}()
-	pre = func() *preEvidence {
-		<-done
-		return read
-	}
-	stop = func() {
 		cancel()
-		<-done
+		return nil, err
 	}
-	return pre, stop, nil
+	go func() {
+		defer close(ra.done)
+		readDone := false
+		defer func() {
+			if !readDone {
+				close(ra.read)
+			}
+		}()
+		cctx, ccancel := context.WithTimeout(rctx, readAheadConnWait)
+		conn, err := q.Conn(cctx)
+		ccancel()
+		if err != nil {
+			ra.wrote <- wroteUsage{err: err}
+			return
+		}
+		defer conn.Close()
+		pre, err := s.readEvidence(rctx, conn, runID, profileID, start, d90)
+		ra.pre, readDone = pre, true
+		close(ra.read)
+		if !ra.write {
+			return
+		}
+		if err != nil {
+			ra.wrote <- wroteUsage{err: err}
+			return
+		}
+		var envs []sam.Environment
+		select {
+		case envs = <-ra.envs:
+		case <-rctx.Done():
+			ra.wrote <- wroteUsage{err: rctx.Err()}
+			return
+		}
+		ra.writeUsage(rctx, conn, profileID, now, envs)
+	}()
+	return ra, nil
+}
+
+// usageLockTimeout bounds each lock wait of the usage written ahead: the
+// commit waits for that transaction while holding the profile's lock, so a
+// writer that holds subscriptions and waits for the profile must not be
+// waited for (the commit then recomputes in its own transaction).
+const usageLockTimeout = "2s"
+
+// writeUsage runs the recompute in a transaction of its own on conn, with
+// the evidence read ahead and the commit's environments, reports it on
+// wrote and commits or rolls it back as decide says.
+func (ra *readAhead) writeUsage(ctx context.Context, conn *sql.Conn, profileID int64, now time.Time, envs []sam.Environment) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		ra.wrote <- wroteUsage{err: err}
+		return
+	}
+	defer tx.Rollback()
+	n, err := 0, error(nil)
+	if _, err = tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+usageLockTimeout+`'`); err == nil {
+		n, err = ra.s.recomputeWith(ctx, tx, profileID, now, ra.pre, envs)
+	}
+	ra.wrote <- wroteUsage{n: n, err: err}
+	if err != nil {
+		return
+	}
+	select {
+	case ok := <-ra.decide:
+		if ok {
+			ra.committed <- tx.Commit()
+		}
+	case <-ctx.Done():
+	}
+}
+
+// evidence waits for the evidence read ahead: nil when it was not read.
+func (ra *readAhead) evidence() *preEvidence {
+	<-ra.read
+	return ra.pre
+}
+
+// startUsage hands the commit's environments (as its transaction has
+// them, their new audit status included) to the usage written ahead, which
+// starts writing once the evidence is read.
+func (ra *readAhead) startUsage(envs []sam.Environment) {
+	if !ra.write {
+		return
+	}
+	if envs == nil {
+		envs = []sam.Environment{}
+	}
+	ra.envs <- envs
+}
+
+// usage waits for the usage written ahead: ok is false when none was
+// (SQLite, no connection, a failure; a failed one is rolled back), and the
+// commit then recomputes in its own transaction.
+func (ra *readAhead) usage() (n int, ok bool) {
+	if !ra.write {
+		return 0, false
+	}
+	w := <-ra.wrote
+	return w.n, w.err == nil
+}
+
+// commitUsage commits the usage written ahead. Call it only after usage
+// reported ok, just before committing the commit's own transaction.
+func (ra *readAhead) commitUsage() error {
+	ra.decide <- true
+	return <-ra.committed
+}
+
+// stop cancels what is still under way (a usage written ahead and not
+// committed is rolled back) and waits for it.
+func (ra *readAhead) stop() {
+	ra.cancel()
+	<-ra.done
 }

@@ -49,7 +49,7 @@ func analysisStart(from, now time.Time) time.Time {
 // the newest evidence (ties: smallest source name); ActiveDays30/90 count
 // distinct UTC days d with sam.DaysBetween(d, now) < 30/90.
 func (s *Store) recompute(ctx context.Context, tx *sql.Tx, profileID int64, now time.Time) (int, error) {
-	return s.recomputeWith(ctx, tx, profileID, now, nil)
+	return s.recomputeWith(ctx, tx, profileID, now, nil, nil)
 }
 
 // usageWindow returns the analysis start of profileID's usage as of now,
@@ -65,16 +65,18 @@ func (s *Store) usageWindow(ctx context.Context, q querier, profileID int64, now
 }
 
 // recomputeWith is recompute with the evidence read ahead (pre; nil: read
-// in tx batch by batch).
-func (s *Store) recomputeWith(ctx context.Context, tx *sql.Tx, profileID int64, now time.Time, pre *preEvidence) (int, error) {
+// in tx batch by batch) and, when envs is not nil, the profile's
+// environments as the caller's transaction has them (nil: read in tx).
+func (s *Store) recomputeWith(ctx context.Context, tx *sql.Tx, profileID int64, now time.Time, pre *preEvidence, envs []sam.Environment) (int, error) {
 	start, d30, d90, err := s.usageWindow(ctx, tx, profileID, now)
 	if err != nil {
 		return 0, err
 	}
 	now = timestamp(now)
-	envs, err := s.environments(ctx, tx, profileID)
-	if err != nil {
-		return 0, fmt.Errorf("read environments: %w", err)
+	if envs == nil {
+		if envs, err = s.environments(ctx, tx, profileID); err != nil {
+			return 0, fmt.Errorf("read environments: %w", err)
+		}
 	}
 	// Without an environment there is no audit log that could prove
 	// inactivity: absence of evidence is then "unknown", never "inactive".
