@@ -16,6 +16,18 @@ import (
 // stagingTables are the tables holding what runs staged, keyed by run_id.
 var stagingTables = []string{"staging_users", "staging_licenses", "staging_system_users", "staging_activity"}
 
+// stagedBy returns the staging tables a run of kind k stages into (all of
+// them for a kind that stages nothing of its own).
+func stagedBy(k sam.RunKind) []string {
+	switch k {
+	case sam.RunSubscriptions:
+		return stagingTables[:2]
+	case sam.RunActivity:
+		return stagingTables[2:]
+	}
+	return stagingTables
+}
+
 func validKind(k sam.RunKind) bool {
 	return k == sam.RunSubscriptions || k == sam.RunActivity || k == sam.RunReconciliation
 }
@@ -177,7 +189,11 @@ func (s *Store) finishRun(ctx context.Context, tx *sql.Tx, r *sam.Run) error {
 // when another transaction holds the table (a run staging), the run's rows
 // are deleted by run instead.
 func (s *Store) discard(ctx context.Context, q querier, runID int64) error {
-	for _, t := range stagingTables {
+	var kind string
+	if err := q.QueryRowContext(ctx, `SELECT kind FROM runs WHERE id = $1`, runID).Scan(&kind); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	for _, t := range stagedBy(sam.RunKind(kind)) {
 		alone, err := s.stagedAlone(ctx, q, t, runID)
 		if err != nil {
 			return err
@@ -217,11 +233,17 @@ func (s *Store) discard(ctx context.Context, q querier, runID int64) error {
 }
 
 // stagedAlone reports whether staging table t holds rows of run runID only
-// (or none): two probes of its run_id index.
+// (or none): two probes of its run_id index. PostgreSQL's staging_activity
+// has no such index (migration 0055): only running runs have staged rows
+// (finishing a run removes them), so there the table is alone when no
+// other activity run is running.
 func (s *Store) stagedAlone(ctx context.Context, q querier, t string, runID int64) (bool, error) {
 	var others bool
-	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t+` WHERE run_id < $1)
-		OR EXISTS (SELECT 1 FROM `+t+` WHERE run_id > $1)`, runID).Scan(&others)
+	query := `SELECT EXISTS (SELECT 1 FROM ` + t + ` WHERE run_id < $1) OR EXISTS (SELECT 1 FROM ` + t + ` WHERE run_id > $1)`
+	if t == "staging_activity" && s.d.Name == "postgres" {
+		query = `SELECT EXISTS (SELECT 1 FROM runs WHERE status = 'running' AND kind = 'activity' AND id <> $1)`
+	}
+	err := q.QueryRowContext(ctx, query, runID).Scan(&others)
 	return !others, err
 }
 
