@@ -166,11 +166,28 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 		if cp.Phase == "systemusers" && cp.Next == systemUsersQuery {
 			userMap = newSystemUserMap()
 		}
+		var userPages <-chan pageResult[SystemUserPage]
+		stopUsers := func() {}
+		if cp.Phase == "systemusers" {
+			// The next pages are read while one is staged.
+			pctx, cancel := context.WithCancel(ctx)
+			defer cancel() // on an early return
+			stopUsers = cancel
+			userPages = prefetch(pctx, systemUserPagesAhead, cp.Next, dv.SystemUsersPage, func(p SystemUserPage) string { return p.NextLink })
+		}
 		for cp.Phase == "systemusers" {
 			if err := ctx.Err(); err != nil {
 				return store.ActivityChanges{}, err
 			}
-			page, err := dv.SystemUsersPage(ctx, cp.Next)
+			res, more := <-userPages
+			if !more {
+				// Only cancellation ends the pages before the last one.
+				if err := ctx.Err(); err != nil {
+					return store.ActivityChanges{}, err
+				}
+				return store.ActivityChanges{}, sam.Errorf(sam.EINTERNAL, "environment %s: Dataverse users listing ended early", env.URL)
+			}
+			page, err := res.page, res.err
 			if sam.IsCode(err, sam.EFORBIDDEN) {
 				if err := s.unreachable(ctx, r, st, &cp, env, now, err); err != nil {
 					return store.ActivityChanges{}, err
@@ -208,6 +225,7 @@ func (s *Syncer) activity(ctx context.Context, p *sam.Profile, r *sam.Run, st *r
 			userMap.add(users)
 			s.progress(Progress{Kind: sam.RunActivity, Phase: "systemusers", Environment: env.URL, Items: r.Counts["audit_rows"], Requests: r.Requests, Resumed: resumed})
 		}
+		stopUsers()
 		if cp.Phase == "audits" {
 			err := s.fetchAudits(ctx, dv, env, userMap, r, st, &cp, resumed)
 			if sam.IsCode(err, sam.EFORBIDDEN) {
@@ -320,6 +338,10 @@ type pageResult[P any] struct {
 	page P
 	err  error
 }
+
+// systemUserPagesAhead is how many pages of an environment's Dataverse
+// users are fetched and decoded ahead of the page being staged.
+const systemUserPagesAhead = 2
 
 // auditPagesAhead is how many audit pages are fetched and decoded ahead of
 // the page being aggregated: while a batch is staged (a transaction of
