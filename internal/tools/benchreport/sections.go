@@ -68,9 +68,14 @@ func sections() []Section {
 				"subscriptions (Graph) and activity (Dataverse) side by side, as `seatwise sync` and the sync job do, and commits " +
 				"the activity after the subscriptions. Ratio = sync wall time / floor wall time. " +
 				"`100000, 27 days` is the 100,000-user tenant with a 27-day analysis window: about 2 million audit rows. " +
-				"PostgreSQL is a throwaway local cluster (`internal/pgtest`); its server's memory is not in the RSS.",
+				"PostgreSQL is a throwaway local cluster (`internal/pgtest`); its server's memory is not in the RSS. Each size and " +
+				"database is measured over two iterations, each with a fresh database, its own floor and its own sync: on this " +
+				"2-core machine the floor alone varies by up to 15% from one run to the next, so the ratio is the two syncs' total " +
+				"time over the two floors' (times in the table are averages, the peak RSS the largest; as with every `-benchtime Nx`, " +
+				"Go runs one more iteration first and reports the N after it).",
 			Entries: []Entry{{Pkg: "./internal/ingest", Bench: "^BenchmarkFullSync$", Env: []string{"SEATWISE_BENCH=10000,100000@27"},
-				QuickEnv: []string{"SEATWISE_BENCH=300"}}},
+				Benchtime: "2x",
+				QuickEnv:  []string{"SEATWISE_BENCH=300"}}},
 			Render: renderSync,
 		},
 		{
