@@ -1,6 +1,9 @@
 package sam
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormalizeGUID(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
@@ -41,4 +44,25 @@ func TestParseGUID(t *testing.T) {
 			t.Errorf("ParseGUID(%q).String() = %q, NormalizeGUID gives %q", tt.in, g, NormalizeGUID(tt.in))
 		}
 	}
+}
+
+// FuzzParseGUID checks ParseGUID against its definition: it accepts a GUID
+// in either case, trimmed of spaces and braces as NormalizeGUID trims them,
+// and gives what NormalizeGUID gives.
+func FuzzParseGUID(f *testing.F) {
+	for _, s := range []string{"0a1b2c3d-4e5f-6789-abcd-ef0123456789", "0A1B2C3D-4E5F-6789-ABCD-EF0123456789",
+		"{0a1b2c3d-4e5f-6789-abcd-ef0123456789}", "0a1b2c3d-4e5f-6789-abcd-ef012345678g", "0a1b2c3d-4e5f-6789-abcd-ef01234567\xff9",
+		"0a1b2c3d-4e5f-6789-abcd-ef01234567:9", "0a1b2c3d-4e5f-6789-abcd-ef01234567/9", "0a1b2c3d-4e5f-6789-abcd-ef01234567`9", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		g, ok := ParseGUID(s)
+		n := NormalizeGUID(s)
+		if want := ValidGUID(s) || ValidGUID(strings.TrimSpace(strings.Trim(s, "{}"))); ok != want {
+			t.Fatalf("ParseGUID(%q) ok = %v, want %v", s, ok, want)
+		}
+		if ok && g.String() != n {
+			t.Fatalf("ParseGUID(%q) = %s, NormalizeGUID gives %s", s, g, n)
+		}
+	})
 }
