@@ -148,7 +148,12 @@ type Store interface {
 	// succeeded. The staging area is emptied. An environment whose
 	// incoming Watermark is zero keeps its stored one; a zero CheckedAt
 	// means Now; environments removed from the profile while the run went
-	// on are skipped. ECONFLICT when r has already finished.
+	// on are skipped. A store may write the recomputed usage in a
+	// transaction of its own committed just before the run's (PostgreSQL
+	// does, on a second connection while the run's merges): readers may
+	// then see the new usage a moment before the new evidence, and should
+	// the run's transaction fail after it, the usage is recomputed from
+	// what is stored. ECONFLICT when r has already finished.
 	CommitActivity(ctx context.Context, r *sam.Run, c ActivityCommit) (ActivityChanges, error)
 	// DiscardStaging removes everything staged by a run (used when a run
 	// cannot resume and starts again from scratch, or fails for good).

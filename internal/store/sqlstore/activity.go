@@ -309,7 +309,8 @@ func (s *Store) resolveSystemUsers(ctx context.Context, tx *sql.Tx, runID, env i
 }
 
 // CommitActivity applies an activity run in one transaction (see
-// store.Store). An environment whose incoming watermark is zero keeps the
+// store.Store); on PostgreSQL the usage recompute writes in a second one,
+// committed just before it (see readAhead). An environment whose incoming watermark is zero keeps the
 // watermark it had; a zero CheckedAt is stored as Now. Environments removed
 // from the profile while the run went on are skipped. EINVALID when an
 // environment belongs to another profile, ENOTFOUND for an unknown run,
