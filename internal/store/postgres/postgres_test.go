@@ -216,3 +216,69 @@ func TestDiscardStaging(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscardStagedActivity: staging_activity has no index on its run
+// (migration 0055), and whether a finishing run is alone there is asked of
+// the runs table: with another activity run running its rows are deleted
+// by run and the other's stay; alone, the table is emptied whole.
+func TestDiscardStagedActivity(t *testing.T) {
+	ctx := t.Context()
+	s, err := postgres.Open(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := func(name string) *sam.Run {
+		p := &sam.Profile{Name: name, TenantID: "00000000-0000-4000-8000-000000000001",
+			Environments: []sam.Environment{{URL: "https://" + name + ".crm.dynamics.com"}}}
+		if err := s.CreateProfile(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		r := &sam.Run{ProfileID: p.ID, Kind: sam.RunActivity}
+		if err := s.StartRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		if err := s.StageActivity(ctx, r, []store.StagedActivity{{EnvironmentID: p.Environments[0].ID,
+			SystemUserID: "00000000-0000-4000-9000-000000000001", Day: day, Source: sam.SourceRecord, Events: 1,
+			LastAt: day.Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	count := func(runID int64) int {
+		var n int
+		if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM staging_activity WHERE run_id = $1`, runID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	fileOf := func() (f int64) {
+		if err := s.DB().QueryRowContext(ctx, `SELECT pg_relation_filenode('staging_activity')`).Scan(&f); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a, b := start("a"), start("b")
+	before := fileOf()
+	a.Status = sam.RunFailed
+	if err := s.FinishRun(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := count(a.ID), count(b.ID); n != 0 || m != 1 {
+		t.Errorf("with another activity run running: %d staged rows of the finished run left, %d of the other (want 0, 1)", n, m)
+	}
+	if fileOf() != before {
+		t.Error("staging_activity was emptied whole while another run had rows in it")
+	}
+	b.Status = sam.RunFailed
+	if err := s.FinishRun(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(b.ID); n != 0 {
+		t.Errorf("%d staged rows of the last run left", n)
+	}
+	if fileOf() == before {
+		t.Error("staging_activity was not emptied whole when its last run finished")
+	}
+}

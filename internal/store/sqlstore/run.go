@@ -239,11 +239,13 @@ func (s *Store) discard(ctx context.Context, q querier, runID int64) error {
 // other activity run is running.
 func (s *Store) stagedAlone(ctx context.Context, q querier, t string, runID int64) (bool, error) {
 	var others bool
-	query := `SELECT EXISTS (SELECT 1 FROM ` + t + ` WHERE run_id < $1) OR EXISTS (SELECT 1 FROM ` + t + ` WHERE run_id > $1)`
 	if t == "staging_activity" && s.d.Name == "postgres" {
-		query = `SELECT EXISTS (SELECT 1 FROM runs WHERE status = 'running' AND kind = 'activity' AND id <> $1)`
+		err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE status = $2 AND kind = $3 AND id <> $1)`,
+			runID, string(sam.RunRunning), string(sam.RunActivity)).Scan(&others)
+		return !others, err
 	}
-	err := q.QueryRowContext(ctx, query, runID).Scan(&others)
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t+` WHERE run_id < $1)
+		OR EXISTS (SELECT 1 FROM `+t+` WHERE run_id > $1)`, runID).Scan(&others)
 	return !others, err
 }
 
