@@ -18,6 +18,37 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// openStore opens a store on a fresh database, closed when t ends.
+func openStore(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// stagedRows counts the rows of run runID in staging table table.
+func stagedRows(t *testing.T, s *sqlstore.Store, table string, runID int64) int {
+	t.Helper()
+	var n int
+	if err := s.DB().QueryRowContext(t.Context(), `SELECT count(*) FROM `+table+` WHERE run_id = $1`, runID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// filenode returns the file of table: a TRUNCATE gives it a new one.
+func filenode(t *testing.T, s *sqlstore.Store, table string) int64 {
+	t.Helper()
+	var f int64
+	if err := s.DB().QueryRowContext(t.Context(), `SELECT pg_relation_filenode($1)`, table).Scan(&f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := postgres.Open(t.Context(), pgtest.URL(t))
@@ -144,11 +175,7 @@ func TestDiscardStaging(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			s, err := postgres.Open(ctx, pgtest.URL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openStore(t)
 			user := func(n int) store.StagedUser {
 				return store.StagedUser{UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), UPN: fmt.Sprintf("u%d@contoso.com", n),
 					AccountEnabled: true, Licenses: []store.StagedLicense{{SKUID: "00000000-0000-4000-8000-0000000000aa"}}}
@@ -167,19 +194,8 @@ func TestDiscardStaging(t *testing.T) {
 				}
 				return r
 			}
-			count := func(runID int64) int {
-				var n int
-				if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM staging_users WHERE run_id = $1`, runID).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-			fileOf := func() (f int64) {
-				if err := s.DB().QueryRowContext(ctx, `SELECT pg_relation_filenode('staging_users')`).Scan(&f); err != nil {
-					t.Fatal(err)
-				}
-				return f
-			}
+			count := func(runID int64) int { return stagedRows(t, s, "staging_users", runID) }
+			fileOf := func() int64 { return filenode(t, s, "staging_users") }
 			r := start("finished", user(1), user(2))
 			var other *sam.Run
 			if tc.otherRun {
@@ -223,11 +239,7 @@ func TestDiscardStaging(t *testing.T) {
 // by run and the other's stay; alone, the table is emptied whole.
 func TestDiscardStagedActivity(t *testing.T) {
 	ctx := t.Context()
-	s, err := postgres.Open(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	start := func(name string) *sam.Run {
 		p := &sam.Profile{Name: name, TenantID: "00000000-0000-4000-8000-000000000001",
 			Environments: []sam.Environment{{URL: "https://" + name + ".crm.dynamics.com"}}}
@@ -246,19 +258,8 @@ func TestDiscardStagedActivity(t *testing.T) {
 		}
 		return r
 	}
-	count := func(runID int64) int {
-		var n int
-		if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM staging_activity WHERE run_id = $1`, runID).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	fileOf := func() (f int64) {
-		if err := s.DB().QueryRowContext(ctx, `SELECT pg_relation_filenode('staging_activity')`).Scan(&f); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
+	count := func(runID int64) int { return stagedRows(t, s, "staging_activity", runID) }
+	fileOf := func() int64 { return filenode(t, s, "staging_activity") }
 	a, b := start("a"), start("b")
 	before := fileOf()
 	a.Status = sam.RunFailed

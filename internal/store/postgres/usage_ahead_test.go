@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seatwise/seatwise/internal/pgtest"
 	"github.com/seatwise/seatwise/internal/sam"
 	"github.com/seatwise/seatwise/internal/store"
-	"github.com/seatwise/seatwise/internal/store/postgres"
 )
 
 // TestUsageWrittenAhead covers the two ways out of an activity commit's
@@ -37,11 +35,7 @@ func TestUsageWrittenAhead(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			s, err := postgres.Open(ctx, pgtest.URL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openStore(t)
 			must := func(err error) {
 				t.Helper()
 				if err != nil {
@@ -63,7 +57,7 @@ func TestUsageWrittenAhead(t *testing.T) {
 				sys = append(sys, store.SystemUser{SystemUserID: sysUser(n), AADObjectID: user(n)})
 			}
 			must(s.StageUsers(ctx, sub, users))
-			_, err = s.CommitSubscriptions(ctx, sub, store.SubscriptionCommit{Full: true, DeltaLink: "d", Now: now, Models: models})
+			_, err := s.CommitSubscriptions(ctx, sub, store.SubscriptionCommit{Full: true, DeltaLink: "d", Now: now, Models: models})
 			must(err)
 
 			r := &sam.Run{ProfileID: p.ID, Kind: sam.RunActivity}
