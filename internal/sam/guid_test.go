@@ -66,3 +66,32 @@ func FuzzParseGUID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizeGUID checks NormalizeGUID's fast way for a GUID already in
+// form against its definition: any string trimmed of braces and spaces, in
+// lower case.
+func FuzzNormalizeGUID(f *testing.F) {
+	for _, s := range []string{"0a1b2c3d-4e5f-6789-abcd-ef0123456789", "0A1B2C3D-4E5F-6789-ABCD-EF0123456789",
+		"{0a1b2c3d-4e5f-6789-abcd-ef0123456789}", "0a1b2c3d-4e5f-6789-abcd-ef012345678g", "0a1b2c3d-4e5f-6789-abcd-ef0123456789 ",
+		"0a1b2c3d-4e5f-6789-abcd-ef01234567-9", "-a1b2c3d-4e5f-6789-abcd-ef0123456789", "0a1b2c3d-4e5f-6789-abcd-ef012345678\xe4", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := NormalizeGUID(s), strings.ToLower(strings.TrimSpace(strings.Trim(s, "{}"))); got != want {
+			t.Fatalf("NormalizeGUID(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := lowerGUID(s), ValidGUID(s) && s == strings.ToLower(s); got != want {
+			t.Fatalf("lowerGUID(%q) = %v, want %v", s, got, want)
+		}
+	})
+}
+
+func BenchmarkNormalizeGUID(b *testing.B) {
+	for _, s := range []string{"0a1b2c3d-4e5f-6789-abcd-ef0123456789", "0A1B2C3D-4E5F-6789-ABCD-EF0123456789"} {
+		b.Run(s[:4], func(b *testing.B) {
+			for b.Loop() {
+				_ = NormalizeGUID(s)
+			}
+		})
+	}
+}

@@ -102,26 +102,32 @@ func NormalizeGUID(g string) string {
 	return strings.ToLower(strings.TrimSpace(strings.Trim(g, "{}")))
 }
 
-// lowerGUID reports whether g is a GUID in lower-case 8-4-4-4-12 form.
+// lowerGUID reports whether g is a GUID in lower-case 8-4-4-4-12 form: the
+// dashes in place and a table lookup per digit (a sync checks every
+// evidence row's GUIDs several times; a switch per character took a tenth
+// of its Go time at 100,000 users).
 func lowerGUID(g string) bool {
-	if len(g) != 36 {
+	if len(g) != 36 || g[8] != '-' || g[13] != '-' || g[18] != '-' || g[23] != '-' {
 		return false
 	}
-	for i := 0; i < len(g); i++ {
-		c := g[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
+	for _, at := range guidHexAt {
+		if !lowerHexDigit[g[at]] || !lowerHexDigit[g[at+1]] {
+			return false
 		}
 	}
 	return true
 }
+
+// lowerHexDigit reports the lower-case hex digits.
+var lowerHexDigit = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = true
+	}
+	return t
+}()
 
 // ValidGUID reports whether g is a GUID in 8-4-4-4-12 hex form (either case).
 func ValidGUID(g string) bool {
