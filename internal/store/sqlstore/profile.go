@@ -176,6 +176,10 @@ func (s *Store) saveEnvironments(ctx context.Context, tx *sql.Tx, profileID int6
 		if _, err := tx.ExecContext(ctx, `DELETE FROM activity_days WHERE profile_id = $1 AND environment_id = $2`, profileID, e.ID); err != nil {
 			return nil, err
 		}
+		// No foreign key on PostgreSQL (migration 0056): the users go here.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id = $1`, e.ID); err != nil {
+			return nil, err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM environments WHERE id = $1`, e.ID); err != nil {
 			return nil, err
 		}
@@ -318,6 +322,25 @@ func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 				return err
 			}
 		}
+		// The environments' ids before the cascade removes them: their
+		// Dataverse users go after the profile (below).
+		var envs []int64
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM environments WHERE profile_id = $1`, id)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var e int64
+			if err := rows.Scan(&e); err != nil {
+				rows.Close()
+				return err
+			}
+			envs = append(envs, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE id = $1`, id)
 		if err != nil {
 			return err
@@ -327,11 +350,20 @@ func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 		} else if n == 0 {
 			return sam.Errorf(sam.ENOTFOUND, "profile %d not found", id)
 		}
-		// Activity days have no foreign key to the profile (migration
-		// 0054): deleted here, after the profile, whose row lock waited
-		// for any commit still writing them.
+		// Activity days, subscriptions and Dataverse users have no foreign
+		// key on PostgreSQL (migrations 0054, 0056): deleted here, after
+		// the profile, whose row lock waited for any commit still writing
+		// them.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM activity_days WHERE profile_id = $1`, id); err != nil {
 			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE profile_id = $1`, id); err != nil {
+			return err
+		}
+		for _, e := range envs {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id = $1`, e); err != nil {
+				return err
+			}
 		}
 		return s.closeProfileCandidates(ctx, tx, id, now)
 	})

@@ -220,17 +220,20 @@ func (c *copier) run(fromURL, toURL string) (*Result, error) {
 	if err := c.prepareTarget(dstTables); err != nil {
 		return nil, err
 	}
-	dstByName := map[string]Table{}
-	for _, t := range dstTables {
-		dstByName[t.Name] = t
+	srcByName := map[string]Table{}
+	for _, t := range srcTables {
+		srcByName[t.Name] = t
 	}
 	res := &Result{SchemaVersion: fromVersion}
-	for _, t := range srcTables {
-		n, err := c.copyTable(t, dstByName[t.Name])
+	// In the target's order: its foreign keys are the ones checked, and the
+	// two databases need not have the same (PostgreSQL has fewer, migration
+	// 0056).
+	for _, d := range dstTables {
+		n, err := c.copyTable(srcByName[d.Name], d)
 		if err != nil {
 			return nil, err
 		}
-		res.Tables = append(res.Tables, TableCount{Table: t.Name, Rows: n})
+		res.Tables = append(res.Tables, TableCount{Table: d.Name, Rows: n})
 		res.Rows += n
 	}
 	if c.toKind == db.Postgres {

@@ -3,8 +3,8 @@
 // PostgreSQL database into a SQLite file, restore). The tables are not
 // listed anywhere in this package: they are discovered from the database's
 // own catalogue (sqlite_master, information_schema and pg_constraint) and
-// copied parents first along their foreign keys, so that a table added by a
-// later migration is copied without a change here.
+// copied parents first along the target's foreign keys, so that a table
+// added by a later migration is copied without a change here.
 //
 // A copy streams: rows are read through one cursor per table inside one
 // read transaction on the source (a consistent snapshot) and written in
