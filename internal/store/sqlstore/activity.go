@@ -38,18 +38,40 @@ func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID 
 			}
 			last[id] = i
 		}
-		rows := make([][]any, 0, len(order))
-		for _, id := range order {
-			u := users[last[id]]
-			rows = append(rows, []any{r.ID, environmentID, id, sam.NormalizeGUID(u.AADObjectID), u.DomainName,
-				u.FullName, u.IsDisabled, u.AccessMode})
-		}
-		if err := s.insertMany(ctx, tx, `INSERT INTO staging_system_users (run_id, environment_id, system_user_id,
-			aad_object_id, domain_name, full_name, is_disabled, access_mode)`,
-			`ON CONFLICT (run_id, environment_id, system_user_id) DO UPDATE SET aad_object_id = excluded.aad_object_id,
+		const upsert = `ON CONFLICT (run_id, environment_id, system_user_id) DO UPDATE SET aad_object_id = excluded.aad_object_id,
 				domain_name = excluded.domain_name, full_name = excluded.full_name, is_disabled = excluded.is_disabled,
-				access_mode = excluded.access_mode`, rows); err != nil {
-			return fmt.Errorf("stage Dataverse users: %w", err)
+				access_mode = excluded.access_mode`
+		if s.d.Name == "postgres" {
+			// Each column as one array parameter, as staged activity goes.
+			for start := 0; start < len(order); start += resolveChunk {
+				chunk := order[start:min(start+resolveChunk, len(order))]
+				aad, domains, names := make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk))
+				disabled, modes := make([]bool, len(chunk)), make([]int64, len(chunk))
+				for j, id := range chunk {
+					u := users[last[id]]
+					aad[j], domains[j], names[j] = sam.NormalizeGUID(u.AADObjectID), u.DomainName, u.FullName
+					disabled[j], modes[j] = u.IsDisabled, int64(u.AccessMode)
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO staging_system_users (run_id, environment_id, system_user_id,
+					aad_object_id, domain_name, full_name, is_disabled, access_mode)
+					SELECT $1, $2, v.id, v.aad, v.domain_name, v.full_name, v.is_disabled, v.access_mode
+					FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::bigint[])
+						AS v (id, aad, domain_name, full_name, is_disabled, access_mode) `+upsert,
+					r.ID, environmentID, chunk, aad, domains, names, disabled, modes); err != nil {
+					return fmt.Errorf("stage Dataverse users: %w", err)
+				}
+			}
+		} else {
+			rows := make([][]any, 0, len(order))
+			for _, id := range order {
+				u := users[last[id]]
+				rows = append(rows, []any{r.ID, environmentID, id, sam.NormalizeGUID(u.AADObjectID), u.DomainName,
+					u.FullName, u.IsDisabled, u.AccessMode})
+			}
+			if err := s.insertMany(ctx, tx, `INSERT INTO staging_system_users (run_id, environment_id, system_user_id,
+				aad_object_id, domain_name, full_name, is_disabled, access_mode)`, upsert, rows); err != nil {
+				return fmt.Errorf("stage Dataverse users: %w", err)
+			}
 		}
 		// Evidence staged before its users (not the order a sync uses)
 		// was left unmapped: map what these users map.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,6 +133,9 @@ func (s *Store) stageUsers(ctx context.Context, tx *sql.Tx, runID int64, users [
 		}
 		last[id] = i
 	}
+	if s.d.Name == "postgres" {
+		return s.stageUsersArrays(ctx, tx, runID, seq, users, order, last)
+	}
 	userRows := make([][]any, 0, len(order))
 	var licRows [][]any
 	for _, id := range order {
@@ -156,18 +160,89 @@ func (s *Store) stageUsers(ctx context.Context, tx *sql.Tx, runID int64, users [
 	}
 	if err := s.insertMany(ctx, tx, `INSERT INTO staging_users (run_id, user_id, removed, upn, display_name,
 		department, country, account_enabled, last_sign_in, last_sign_in_day, seq)`,
-		`ON CONFLICT (run_id, user_id) DO UPDATE SET removed = excluded.removed, upn = excluded.upn,
-			display_name = excluded.display_name, department = excluded.department, country = excluded.country,
-			account_enabled = excluded.account_enabled, last_sign_in = excluded.last_sign_in,
-			last_sign_in_day = excluded.last_sign_in_day, seq = excluded.seq`, userRows); err != nil {
+		`ON CONFLICT (run_id, user_id) DO UPDATE SET `+stagedUserUpdate, userRows); err != nil {
 		return fmt.Errorf("stage users: %w", err)
 	}
 	// Licences of an earlier version of a user keep their older seq and
 	// are ignored by the commit.
 	if err := s.insertMany(ctx, tx, `INSERT INTO staging_licenses (run_id, user_id, sku_id, assigned_by_group, assigned_at, seq)`,
-		`ON CONFLICT (run_id, user_id, sku_id) DO UPDATE SET assigned_by_group = excluded.assigned_by_group,
-			assigned_at = excluded.assigned_at, seq = excluded.seq`, licRows); err != nil {
+		`ON CONFLICT (run_id, user_id, sku_id) DO UPDATE SET `+stagedLicenceUpdate, licRows); err != nil {
 		return fmt.Errorf("stage licences: %w", err)
+	}
+	return nil
+}
+
+// stagedUserUpdate and stagedLicenceUpdate are what a user or licence
+// staged again replaces.
+const (
+	stagedUserUpdate = `removed = excluded.removed, upn = excluded.upn,
+			display_name = excluded.display_name, department = excluded.department, country = excluded.country,
+			account_enabled = excluded.account_enabled, last_sign_in = excluded.last_sign_in,
+			last_sign_in_day = excluded.last_sign_in_day, seq = excluded.seq`
+	stagedLicenceUpdate = `assigned_by_group = excluded.assigned_by_group,
+			assigned_at = excluded.assigned_at, seq = excluded.seq`
+)
+
+// stageUsersArrays stages the users order (the last version of each, by
+// last) and their licences on PostgreSQL, resolveChunk rows a statement,
+// each column as one array parameter: a multi-row VALUES of a parameter
+// per value cost the server twice as much (1.3 s for the users of a
+// 100,000-user tenant, 0.8 s for their licences).
+func (s *Store) stageUsersArrays(ctx context.Context, tx *sql.Tx, runID, seq int64, users []store.StagedUser, order []string, last map[string]int) error {
+	for start := 0; start < len(order); start += resolveChunk {
+		chunk := order[start:min(start+resolveChunk, len(order))]
+		n := len(chunk)
+		removed, enabled, hasSignIn := make([]bool, n), make([]bool, n), make([]bool, n)
+		upns, names, depts, countries := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		signIns, signInDays := make([]time.Time, n), make([]time.Time, n)
+		var licUsers, licSKUs, licGroups []string
+		var licHasAt []bool
+		var licAt []time.Time
+		for j, id := range chunk {
+			u := users[last[id]]
+			removed[j], enabled[j] = u.Removed, u.AccountEnabled
+			upns[j], names[j], depts[j], countries[j] = u.UPN, u.DisplayName, u.Department, u.Country
+			if u.LastSignIn != nil && !u.LastSignIn.IsZero() {
+				hasSignIn[j], signIns[j], signInDays[j] = true, timestamp(*u.LastSignIn), sam.Day(*u.LastSignIn)
+			}
+			// A licence listed twice: the last one wins.
+			first := len(licUsers)
+			for _, l := range u.Licenses {
+				sku := sam.NormalizeGUID(l.SKUID)
+				at := slices.Index(licSKUs[first:], sku)
+				if at < 0 {
+					at = len(licSKUs) - first
+					licUsers, licSKUs = append(licUsers, id), append(licSKUs, sku)
+					licGroups, licHasAt, licAt = append(licGroups, ""), append(licHasAt, false), append(licAt, time.Time{})
+				}
+				at += first
+				licGroups[at], licHasAt[at], licAt[at] = sam.NormalizeGUID(l.AssignedByGroup), !l.AssignedAt.IsZero(), timestamp(l.AssignedAt)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO staging_users (run_id, user_id, removed, upn, display_name,
+			department, country, account_enabled, last_sign_in, last_sign_in_day, seq)
+			SELECT $1, v.user_id, v.removed, v.upn, v.display_name, v.department, v.country, v.account_enabled,
+				CASE WHEN v.has_sign_in THEN v.sign_in END, CASE WHEN v.has_sign_in THEN v.sign_in_day END, $2
+			FROM unnest($3::text[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
+				$10::boolean[], $11::timestamptz[], $12::date[])
+				AS v (user_id, removed, upn, display_name, department, country, account_enabled, has_sign_in, sign_in, sign_in_day)
+			ON CONFLICT (run_id, user_id) DO UPDATE SET `+stagedUserUpdate,
+			runID, seq, chunk, removed, upns, names, depts, countries, enabled, hasSignIn, signIns, signInDays); err != nil {
+			return fmt.Errorf("stage users: %w", err)
+		}
+		if len(licUsers) == 0 {
+			continue
+		}
+		// Licences of an earlier version of a user keep their older seq
+		// and are ignored by the commit.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO staging_licenses (run_id, user_id, sku_id, assigned_by_group, assigned_at, seq)
+			SELECT $1, v.user_id, v.sku_id, v.assigned_by_group, CASE WHEN v.has_at THEN v.assigned_at END, $2
+			FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[], $7::timestamptz[])
+				AS v (user_id, sku_id, assigned_by_group, has_at, assigned_at)
+			ON CONFLICT (run_id, user_id, sku_id) DO UPDATE SET `+stagedLicenceUpdate,
+			runID, seq, licUsers, licSKUs, licGroups, licHasAt, licAt); err != nil {
+			return fmt.Errorf("stage licences: %w", err)
+		}
 	}
 	return nil
 }

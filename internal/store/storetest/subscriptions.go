@@ -183,7 +183,10 @@ func testStagingDedupAndResume(t *testing.T, s store.Store) {
 	// checkpoint moved on) with user 1 changed meanwhile, then goes on.
 	resumed.Counts["users"] = 3
 	resumed.Checkpoint = []byte("page-3")
-	must(t, s.StageUsers(ctx(t), resumed, []store.StagedUser{staged(1, skuApps), staged(3, skuSales)}))
+	// User 3 lists one SKU twice, inherited then direct: the last wins.
+	third := staged(3, skuSales, skuSales)
+	third.Licenses[0].AssignedByGroup = "00000000-0000-4000-8000-00000000a001"
+	must(t, s.StageUsers(ctx(t), resumed, []store.StagedUser{staged(1, skuApps), third}))
 	ch, err := s.CommitSubscriptions(ctx(t), resumed, store.SubscriptionCommit{Full: true, Now: now, Models: models()})
 	must(t, err)
 	if ch.Opened != 3 {
@@ -195,6 +198,9 @@ func testStagingDedupAndResume(t *testing.T, s store.Store) {
 	}
 	if x := subs[key(2, skuSales)]; x != nil && x.UPN != "user2@contoso.com" {
 		t.Errorf("user staged twice in one call kept %q, want the last version", x.UPN)
+	}
+	if x := subs[key(3, skuSales)]; x != nil && x.AssignedByGroup != "" {
+		t.Errorf("licence listed twice kept the group %q of the first, want the last (direct)", x.AssignedByGroup)
 	}
 	run, err := s.Run(ctx(t), r.ID)
 	must(t, err)
