@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"io/fs"
@@ -207,5 +208,23 @@ func TestConformanceEvidenceNotReadAhead(t *testing.T) {
 	was := sqlstore.ReadAheadMaxUsers
 	sqlstore.ReadAheadMaxUsers = 3
 	t.Cleanup(func() { sqlstore.ReadAheadMaxUsers = was })
+	storetest.Run(t, openFileStore)
+}
+
+// TestStagedEvidenceSummary: an activity commit that takes its evidence
+// from the summary made while staging ends as one reading the staged rows.
+// (Not parallel: it sets sqlstore.SummarizeStaged.)
+func TestStagedEvidenceSummary(t *testing.T) {
+	storetest.CheckStagedEvidenceSummary(t, func(t *testing.T) string { return filepath.Join(t.TempDir(), "seatwise.db") },
+		func(ctx context.Context, path string) (store.Store, error) { return sqlite.Open(ctx, path) },
+		func(on bool) { sqlstore.SummarizeStaged = on })
+}
+
+// TestConformanceStagedNotSummarized runs the suite with summaries of
+// staged evidence off: every activity commit reads the staged rows back.
+// (Not parallel: it sets sqlstore.SummarizeStaged.)
+func TestConformanceStagedNotSummarized(t *testing.T) {
+	sqlstore.SummarizeStaged = false
+	t.Cleanup(func() { sqlstore.SummarizeStaged = true })
 	storetest.Run(t, openFileStore)
 }

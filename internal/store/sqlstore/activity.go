@@ -19,7 +19,7 @@ import (
 // profile or a user has no id. (An environment removed from the profile
 // while the run went on is accepted and ignored at commit.)
 func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID int64, users []store.SystemUser) error {
-	return s.inTx(ctx, fmt.Sprintf("stage Dataverse users of run %d", runID(r)), func(tx *sql.Tx) error {
+	err := s.inTx(ctx, fmt.Sprintf("stage Dataverse users of run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
 		}
@@ -85,6 +85,12 @@ func (s *Store) StageSystemUsers(ctx context.Context, r *sam.Run, environmentID 
 		}
 		return s.saveProgress(ctx, tx, r)
 	})
+	if err != nil {
+		s.dropSummary(runID(r))
+		return err
+	}
+	s.usersStaged(r.ID, environmentID)
+	return nil
 }
 
 // requireEnvironment fails with EINVALID when environmentID belongs to
@@ -119,7 +125,9 @@ func (s *Store) requireEnvironment(ctx context.Context, q querier, profileID, en
 // system user, source or day, or whose environment belongs to another
 // profile.
 func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.StagedActivity) error {
-	return s.inTx(ctx, fmt.Sprintf("stage activity of run %d", runID(r)), func(tx *sql.Tx) error {
+	// Each row's Entra user as staged, for the run's summary.
+	rowUsers, known := make([]string, len(rows)), make([]bool, len(rows))
+	err := s.inTx(ctx, fmt.Sprintf("stage activity of run %d", runID(r)), func(tx *sql.Tx) error {
 		if err := s.lockRunningRun(ctx, tx, r, sam.RunActivity); err != nil {
 			return err
 		}
@@ -147,6 +155,12 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 			if s.d.Name == "postgres" {
 				if err := s.stageActivityArrays(ctx, tx, r.ID, env, rows, idx); err != nil {
 					return fmt.Errorf("stage activity: %w", err)
+				}
+				// Rows not Resolved were mapped in SQL: unknown here.
+				for _, i := range idx {
+					if rows[i].Resolved {
+						rowUsers[i], known[i] = sam.NormalizeGUID(rows[i].UserID), true
+					}
 				}
 				continue
 			}
@@ -179,6 +193,7 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 				if a.Resolved {
 					user = sam.NormalizeGUID(a.UserID)
 				}
+				rowUsers[i], known[i] = user, true
 				if err := ins.add(ctx, r.ID, env, id, s.day(a.Day), string(a.Source), a.Events, s.d.Time(last), user); err != nil {
 					return fmt.Errorf("stage activity: %w", err)
 				}
@@ -189,6 +204,13 @@ func (s *Store) StageActivity(ctx context.Context, r *sam.Run, rows []store.Stag
 		}
 		return s.saveProgress(ctx, tx, r)
 	})
+	if err != nil {
+		// Staged or not, the summary cannot say: give it up.
+		s.dropSummary(runID(r))
+		return err
+	}
+	s.summarize(r.ID, rows, rowUsers, known)
+	return nil
 }
 
 // resolveChunk bounds the system users looked up by one query, and the

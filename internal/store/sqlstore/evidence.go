@@ -40,6 +40,12 @@ func (u *windowUsage) add(idx int, last int64, source uint8, sources []string) {
 	if u.last == 0 || last > u.last || (last == u.last && sources[source] < sources[u.source]) {
 		u.last, u.source = last, source
 	}
+	u.addDay(idx)
+}
+
+// addDay counts the day at offset idx from the window's first day (none
+// before it).
+func (u *windowUsage) addDay(idx int) {
 	switch {
 	case idx < 0:
 	case idx < 128:
@@ -84,6 +90,20 @@ func (p *preEvidence) of(user string) *userEvidence {
 	return &userEvidence{tracked: w[0].usage(p.sources), untracked: w[1].usage(p.sources)}
 }
 
+// user returns the evidence of user g, added when new; errTooManyUsers
+// past maxUsers users.
+func (p *preEvidence) user(g sam.GUID, maxUsers int) (*[2]windowUsage, error) {
+	w := p.users[g]
+	if w == nil {
+		if len(p.users) >= maxUsers {
+			return nil, errTooManyUsers
+		}
+		w = &[2]windowUsage{}
+		p.users[g] = w
+	}
+	return w, nil
+}
+
 // readAheadConnWait is how long an activity commit waits for a second
 // connection to read its evidence ahead.
 const readAheadConnWait = 100 * time.Millisecond
@@ -97,6 +117,25 @@ var ReadAheadMaxUsers = 300_000
 
 // errTooManyUsers stops a read ahead past ReadAheadMaxUsers.
 var errTooManyUsers = errors.New("evidence of more users than read ahead")
+
+// errTooManySources stops a read ahead that meets more evidence sources
+// than a byte numbers.
+var errTooManySources = errors.New("more than 255 evidence sources")
+
+// sourceIndex returns the number of source name in names (idx maps names
+// to numbers), adding it when new; false past 255 names.
+func sourceIndex(idx map[string]uint8, names *[]string, name string) (uint8, bool) {
+	if n, ok := idx[name]; ok {
+		return n, true
+	}
+	if len(*names) == 255 {
+		return 0, false
+	}
+	n := uint8(len(*names))
+	idx[name] = n
+	*names = append(*names, name)
+	return n, true
+}
 
 // errNotGUID stops a read ahead that meets a user id it cannot key: the
 // recompute then reads the evidence itself.
@@ -153,22 +192,13 @@ func (s *Store) readEvidence(ctx context.Context, conn *sql.Conn, runID, profile
 			if !ok {
 				return errNotGUID
 			}
-			src, ok := sourceIdx[source]
+			src, ok := sourceIndex(sourceIdx, &p.sources, source)
 			if !ok {
-				if len(p.sources) == 255 {
-					return fmt.Errorf("more than 255 evidence sources")
-				}
-				src = uint8(len(p.sources))
-				sourceIdx[source] = src
-				p.sources = append(p.sources, source)
+				return errTooManySources
 			}
-			w := p.users[g]
-			if w == nil {
-				if len(p.users) >= maxUsers {
-					return errTooManyUsers
-				}
-				w = &[2]windowUsage{}
-				p.users[g] = w
+			w, err := p.user(g, maxUsers)
+			if err != nil {
+				return err
 			}
 			idx := int(sam.Day(day.Time).Unix()/86400 - first)
 			at := last.Time.UnixMicro()
@@ -182,6 +212,17 @@ func (s *Store) readEvidence(ctx context.Context, conn *sql.Conn, runID, profile
 	if err := read(`SELECT user_id, day, last_at, source FROM activity_days WHERE profile_id = $1 AND last_at >= $2`,
 		profileID, s.ts(start)); err != nil {
 		return nil, fmt.Errorf("read activity days: %w", err)
+	}
+	if sum := s.summary(runID); sum != nil {
+		// The run's evidence as summed up while it was staged (see
+		// staged_summary.go), when the database agrees.
+		used, err := s.addSummary(ctx, tx, sum, p, sourceIdx, runID, profileID, start, d90, maxUsers)
+		if err != nil {
+			return nil, err
+		}
+		if used {
+			return p, nil
+		}
 	}
 	if err := read(`SELECT user_id, day, last_at, source FROM staging_activity WHERE run_id = $1 AND user_id <> ''
 		AND last_at >= $2 AND environment_id IN (SELECT id FROM environments WHERE profile_id = $3)`,
@@ -368,4 +409,42 @@ func (ra *readAhead) commitUsage() error {
 func (ra *readAhead) stop() {
 	ra.cancel()
 	<-ra.done
+}
+
+// addSummary adds run runID's summary sum to p when it can stand for the
+// run's staged rows (see stagedSummary.usable), as the database in tx has
+// them, and reports whether it did.
+func (s *Store) addSummary(ctx context.Context, tx *sql.Tx, sum *stagedSummary, p *preEvidence, sourceIdx map[string]uint8,
+	runID, profileID int64, start, d90 time.Time, maxUsers int) (bool, error) {
+	var staged int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM staging_activity WHERE run_id = $1`, runID).Scan(&staged); err != nil {
+		return false, fmt.Errorf("count staged activity: %w", err)
+	}
+	envs := map[int64]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM environments WHERE profile_id = $1`, profileID)
+	if err != nil {
+		return false, fmt.Errorf("read environments: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("read environments: %w", err)
+		}
+		envs[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("read environments: %w", err)
+	}
+	s.sums.mu.Lock()
+	defer s.sums.mu.Unlock()
+	if !sum.usable(start, d90, envs, staged) {
+		return false, nil
+	}
+	if err := sum.addTo(p, sourceIdx, dayNumber(d90), maxUsers); err != nil {
+		return false, err
+	}
+	s.sums.used.Add(1)
+	return true, nil
 }

@@ -43,9 +43,13 @@ func (s *Store) StartRun(ctx context.Context, r *sam.Run) error {
 	if err != nil {
 		return sam.Wrap(sam.EINVALID, err, "start run")
 	}
-	return s.inTx(ctx, fmt.Sprintf("start %s run of profile %d", r.Kind, r.ProfileID), func(tx *sql.Tx) error {
+	err = s.inTx(ctx, fmt.Sprintf("start %s run of profile %d", r.Kind, r.ProfileID), func(tx *sql.Tx) error {
 		return s.insertRun(ctx, tx, r, counts, warnings)
 	})
+	if err == nil {
+		s.startSummary(r)
+	}
+	return err
 }
 
 // markRunning makes r a running run started at StartedAt (now when zero)
@@ -155,6 +159,7 @@ func runID(r *sam.Run) int64 {
 // finishRun stores r's final state, clears its checkpoint and empties its
 // staging area.
 func (s *Store) finishRun(ctx context.Context, tx *sql.Tx, r *sam.Run) error {
+	s.dropSummary(r.ID)
 	if r.FinishedAt == nil || r.FinishedAt.IsZero() {
 		now := time.Now()
 		r.FinishedAt = &now

@@ -17,6 +17,7 @@ type Store struct {
 	rd      *sql.DB // read-only pool of hot read queries (see SetReader); nil: db
 	d       Dialect
 	closers []func() error
+	sums    summaries // see staged_summary.go
 }
 
 // OnClose registers f to run when the store closes, before its pools close
