@@ -722,3 +722,31 @@ func testDeleteProfileCascade(t *testing.T, s store.Store) {
 		t.Errorf("new profile inherits %d runs", len(runs))
 	}
 }
+
+// testFinishedRunKeepsOthersStaging: a finished activity run's staged
+// evidence goes, another running run's stays and commits.
+func testFinishedRunKeepsOthersStaging(t *testing.T, s store.Store) {
+	a, b := newProfile(t, s, "a", 1), newProfile(t, s, "b", 1)
+	var runs []*sam.Run
+	for _, p := range []*sam.Profile{a, b} {
+		syncSubs(t, s, p, true, now, staged(1, skuSales))
+		r := startRun(t, s, p.ID, sam.RunActivity, false)
+		e := p.Environments[0].ID
+		must(t, s.StageSystemUsers(ctx(t), r, e, []store.SystemUser{{SystemUserID: sysUser(1), AADObjectID: user(1)}}))
+		must(t, s.StageActivity(ctx(t), r, []store.StagedActivity{act(e, 1, now.Add(-time.Hour), sam.SourceAccessWeb, 1)}))
+		runs = append(runs, r)
+	}
+	runs[0].Status, runs[0].Error = sam.RunFailed, "cancelled"
+	must(t, s.FinishRun(ctx(t), runs[0]))
+	_, err := s.CommitActivity(ctx(t), runs[1], store.ActivityCommit{Now: now,
+		Environments: []sam.EnvironmentAudit{auditOK(b.Environments[0].ID, now)}})
+	must(t, err)
+	days, err := s.ActivityDays(ctx(t), b.ID, user(1), now.AddDate(0, 0, -1), now)
+	must(t, err)
+	if len(days) != 1 {
+		t.Errorf("the other run committed %d activity days, want 1: its staged evidence went with the finished run's", len(days))
+	}
+	if days, err := s.ActivityDays(ctx(t), a.ID, user(1), now.AddDate(0, 0, -1), now); err != nil || len(days) != 0 {
+		t.Errorf("the failed run left %d activity days (%v)", len(days), err)
+	}
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReopenAfterClose", testReopenAfterClose},
 		{"StagingDedupAndResume", testStagingDedupAndResume},
 		{"StagingInvisibleAndDiscard", testStagingInvisibleAndDiscard},
+		{"FinishedRunKeepsOthersStaging", testFinishedRunKeepsOthersStaging},
 		{"CommitRollsBack", testCommitRollsBack},
 		{"SubscriptionFilters", testSubscriptionFilters},
 		{"ActivityCommit", testActivityCommit},
