@@ -282,13 +282,17 @@ func (s *Store) CommitSubscriptions(ctx context.Context, r *sam.Run, c store.Sub
 		if err := s.putUnits(ctx, tx, units); err != nil {
 			return err
 		}
-		// Every SKU held gets a model, unmapped when the run did not bring one.
+		// Every SKU held gets a model, unmapped when the run did not bring
+		// one. A model probe per licence first: the join to the users is
+		// for the few SKUs without a model (joining every licence took
+		// 0.3 s of a 100,000-user commit on SQLite).
 		if _, err := tx.ExecContext(ctx, `INSERT INTO software_models (sku_id, part_number, publisher, product,
 			edition, family, kind, metric, tracked, mapped, unit_price, currency, service_plans, updated_at)
 			SELECT DISTINCT l.sku_id, '', '', '', '', 'other', 'base', 'user_subscription', false, false, 0, '', '[]', `+
-			s.cast(2, true)+` FROM staging_licenses l JOIN staging_users u
-				ON l.run_id = u.run_id AND l.user_id = u.user_id AND l.seq = u.seq
-			WHERE l.run_id = $1 AND NOT u.removed
+			s.cast(2, true)+` FROM staging_licenses l
+			WHERE l.run_id = $1 AND NOT EXISTS (SELECT 1 FROM software_models m WHERE m.sku_id = l.sku_id)
+				AND EXISTS (SELECT 1 FROM staging_users u
+					WHERE u.run_id = l.run_id AND u.user_id = l.user_id AND u.seq = l.seq AND NOT u.removed)
 			ON CONFLICT (sku_id) DO NOTHING`, r.ID, s.ts(now)); err != nil {
 			return fmt.Errorf("add unmapped models: %w", err)
 		}
