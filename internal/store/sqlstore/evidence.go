@@ -420,22 +420,13 @@ func (s *Store) addSummary(ctx context.Context, tx *sql.Tx, sum *stagedSummary, 
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM staging_activity WHERE run_id = $1`, runID).Scan(&staged); err != nil {
 		return false, fmt.Errorf("count staged activity: %w", err)
 	}
-	envs := map[int64]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM environments WHERE profile_id = $1`, profileID)
+	list, err := s.environments(ctx, tx, profileID)
 	if err != nil {
 		return false, fmt.Errorf("read environments: %w", err)
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return false, fmt.Errorf("read environments: %w", err)
-		}
-		envs[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("read environments: %w", err)
+	envs := make(map[int64]bool, len(list))
+	for _, e := range list {
+		envs[e.ID] = true
 	}
 	s.sums.mu.Lock()
 	defer s.sums.mu.Unlock()

@@ -324,21 +324,8 @@ func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 		}
 		// The environments' ids before the cascade removes them: their
 		// Dataverse users go after the profile (below).
-		var envs []int64
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM environments WHERE profile_id = $1`, id)
+		envs, err := s.environments(ctx, tx, id)
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var e int64
-			if err := rows.Scan(&e); err != nil {
-				rows.Close()
-				return err
-			}
-			envs = append(envs, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE id = $1`, id)
@@ -361,7 +348,7 @@ func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 			return err
 		}
 		for _, e := range envs {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id = $1`, e); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM environment_users WHERE environment_id = $1`, e.ID); err != nil {
 				return err
 			}
 		}
