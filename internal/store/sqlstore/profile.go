@@ -310,7 +310,7 @@ func (s *Store) Profiles(ctx context.Context) ([]*sam.Profile, error) {
 // ENOTFOUND when absent.
 func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 	now := time.Now()
-	return s.inTx(ctx, "delete profile "+itoa(id), func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "delete profile "+itoa(id), func(tx *sql.Tx) error {
 		// Runs first, then staging, then the profile: the order in which
 		// commits lock them, so that the two never deadlock.
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = $2, error = $3, finished_at = $4, checkpoint = NULL
@@ -354,6 +354,10 @@ func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
 		}
 		return s.closeProfileCandidates(ctx, tx, id, now)
 	})
+	if err == nil {
+		s.dropProfileSummaries(id)
+	}
+	return err
 }
 
 // requireProfile fails with ENOTFOUND unless the profile exists; with

@@ -38,6 +38,7 @@ type stagedDays struct {
 
 // stagedSummary sums up one activity run's staged evidence.
 type stagedSummary struct {
+	profile int64
 	base    int64 // day number (days since 1970-01-01) of bit 0
 	valid   bool
 	rows    int64 // staged rows counted, unmapped ones included
@@ -82,7 +83,7 @@ func (s *Store) startSummary(r *sam.Run) {
 	if s.sums.runs == nil {
 		s.sums.runs = map[int64]*stagedSummary{}
 	}
-	s.sums.runs[r.ID] = &stagedSummary{base: dayNumber(r.StartedAt) - summaryWindowDays, valid: true,
+	s.sums.runs[r.ID] = &stagedSummary{profile: r.ProfileID, base: dayNumber(r.StartedAt) - summaryWindowDays, valid: true,
 		users: map[sam.GUID]stagedDays{}, srcIdx: map[string]uint8{}, envs: map[int64]bool{}, unmapped: map[int64]bool{}}
 }
 
@@ -92,6 +93,18 @@ func (s *Store) dropSummary(runID int64) {
 	s.sums.mu.Lock()
 	delete(s.sums.runs, runID)
 	s.sums.mu.Unlock()
+}
+
+// dropProfileSummaries forgets the summaries of profileID's runs (the
+// profile is deleted: its running runs end failed).
+func (s *Store) dropProfileSummaries(profileID int64) {
+	s.sums.mu.Lock()
+	defer s.sums.mu.Unlock()
+	for id, sum := range s.sums.runs {
+		if sum.profile == profileID {
+			delete(s.sums.runs, id)
+		}
+	}
 }
 
 // summary returns run runID's summary while it is valid, else nil. The
