@@ -20,31 +20,24 @@ func TestRowsWithoutKeysGoWithTheirOwner(t *testing.T) {
 	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 	ctx := t.Context()
 	s := openStore(t)
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	count := func(q string, args ...any) int {
 		t.Helper()
 		var n int
-		must(s.DB().QueryRowContext(ctx, q, args...).Scan(&n))
+		must(t, s.DB().QueryRowContext(ctx, q, args...).Scan(&n))
 		return n
 	}
 	envUsers := func(env int64) int {
 		return count(`SELECT count(*) FROM environment_users WHERE environment_id = $1`, env)
 	}
 	subs := func(p int64) int { return count(`SELECT count(*) FROM subscriptions WHERE profile_id = $1`, p) }
-	models := []sam.SoftwareModel{{SKUID: sku, PartNumber: "D365_SALES_PRO", Product: "Dynamics 365 Sales Professional",
-		Family: sam.FamilyDynamics365, Kind: sam.KindBase, Metric: sam.MetricUserSubscription, Tracked: true, Mapped: true}}
+	models := salesModel(sku)
 	// sync gives profile p three subscriptions and three Dataverse users in
 	// each of its environments.
 	sync := func(s *sqlstore.Store, p *sam.Profile, tenant int) {
 		t.Helper()
 		user := func(n int) string { return fmt.Sprintf("00000000-0000-4000-8%03d-%012d", tenant, n) }
 		sub := &sam.Run{ProfileID: p.ID, Kind: sam.RunSubscriptions, Full: true}
-		must(s.StartRun(ctx, sub))
+		must(t, s.StartRun(ctx, sub))
 		var users []store.StagedUser
 		var sys []store.SystemUser
 		for n := 1; n <= 3; n++ {
@@ -52,26 +45,26 @@ func TestRowsWithoutKeysGoWithTheirOwner(t *testing.T) {
 				AccountEnabled: true, Licenses: []store.StagedLicense{{SKUID: sku}}})
 			sys = append(sys, store.SystemUser{SystemUserID: fmt.Sprintf("00000000-0000-4000-9%03d-%012d", tenant, n), AADObjectID: user(n)})
 		}
-		must(s.StageUsers(ctx, sub, users))
+		must(t, s.StageUsers(ctx, sub, users))
 		_, err := s.CommitSubscriptions(ctx, sub, store.SubscriptionCommit{Full: true, DeltaLink: "d", Now: now, Models: models})
-		must(err)
+		must(t, err)
 		r := &sam.Run{ProfileID: p.ID, Kind: sam.RunActivity}
-		must(s.StartRun(ctx, r))
+		must(t, s.StartRun(ctx, r))
 		var audit []sam.EnvironmentAudit
 		for _, e := range p.Environments {
-			must(s.StageSystemUsers(ctx, r, e.ID, sys))
+			must(t, s.StageSystemUsers(ctx, r, e.ID, sys))
 			audit = append(audit, sam.EnvironmentAudit{EnvironmentID: e.ID, Reachable: true, AuditEnabled: true,
 				UserAccessAuditEnabled: true, RetentionDays: -1, Watermark: now, CheckedAt: now})
 		}
 		_, err = s.CommitActivity(ctx, r, store.ActivityCommit{Environments: audit, Now: now})
-		must(err)
+		must(t, err)
 	}
 	p := &sam.Profile{Name: "leaving", TenantID: "00000000-0000-4000-8000-000000000001",
 		Environments: []sam.Environment{{URL: "https://org1.crm.dynamics.com"}, {URL: "https://org2.crm.dynamics.com"}}}
 	q := &sam.Profile{Name: "staying", TenantID: "00000000-0000-4000-8000-000000000002",
 		Environments: []sam.Environment{{URL: "https://org3.crm.dynamics.com"}}}
-	must(s.CreateProfile(ctx, p))
-	must(s.CreateProfile(ctx, q))
+	must(t, s.CreateProfile(ctx, p))
+	must(t, s.CreateProfile(ctx, q))
 	sync(s, p, 1)
 	sync(s, q, 2)
 	kept, dropped, other := p.Environments[0].ID, p.Environments[1].ID, q.Environments[0].ID
@@ -82,7 +75,7 @@ func TestRowsWithoutKeysGoWithTheirOwner(t *testing.T) {
 	}
 
 	p.Environments = p.Environments[:1]
-	must(s.UpdateProfile(ctx, p))
+	must(t, s.UpdateProfile(ctx, p))
 	if n := envUsers(dropped); n != 0 {
 		t.Errorf("environment removed from its profile kept %d Dataverse users", n)
 	}
@@ -90,7 +83,7 @@ func TestRowsWithoutKeysGoWithTheirOwner(t *testing.T) {
 		t.Errorf("environment kept has %d Dataverse users, want 3", n)
 	}
 
-	must(s.DeleteProfile(ctx, p.ID))
+	must(t, s.DeleteProfile(ctx, p.ID))
 	if n := subs(p.ID); n != 0 {
 		t.Errorf("deleted profile kept %d subscriptions", n)
 	}

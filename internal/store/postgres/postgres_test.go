@@ -29,6 +29,20 @@ func openStore(t *testing.T) *sqlstore.Store {
 	return s
 }
 
+// must fails t on err.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// salesModel is a tracked Dynamics 365 model of SKU sku.
+func salesModel(sku string) []sam.SoftwareModel {
+	return []sam.SoftwareModel{{SKUID: sku, PartNumber: "D365_SALES_PRO", Product: "Dynamics 365 Sales Professional",
+		Family: sam.FamilyDynamics365, Kind: sam.KindBase, Metric: sam.MetricUserSubscription, Tracked: true, Mapped: true}}
+}
+
 // stagedRows counts the rows of run runID in staging table table.
 func stagedRows(t *testing.T, s *sqlstore.Store, table string, runID int64) int {
 	t.Helper()

@@ -36,19 +36,12 @@ func TestUsageWrittenAhead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			s := openStore(t)
-			must := func(err error) {
-				t.Helper()
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
 			p := &sam.Profile{Name: "ahead", TenantID: tnt, Environments: []sam.Environment{{URL: "https://org1.crm.dynamics.com"}}}
-			must(s.CreateProfile(ctx, p))
+			must(t, s.CreateProfile(ctx, p))
 			env := p.Environments[0].ID
-			models := []sam.SoftwareModel{{SKUID: sku, PartNumber: "D365_SALES_PRO", Product: "Dynamics 365 Sales Professional",
-				Family: sam.FamilyDynamics365, Kind: sam.KindBase, Metric: sam.MetricUserSubscription, Tracked: true, Mapped: true}}
+			models := salesModel(sku)
 			sub := &sam.Run{ProfileID: p.ID, Kind: sam.RunSubscriptions, Full: true}
-			must(s.StartRun(ctx, sub))
+			must(t, s.StartRun(ctx, sub))
 			var users []store.StagedUser
 			var sys []store.SystemUser
 			for n := 1; n <= 3; n++ {
@@ -56,22 +49,22 @@ func TestUsageWrittenAhead(t *testing.T) {
 					Licenses: []store.StagedLicense{{SKUID: sku}}})
 				sys = append(sys, store.SystemUser{SystemUserID: sysUser(n), AADObjectID: user(n)})
 			}
-			must(s.StageUsers(ctx, sub, users))
+			must(t, s.StageUsers(ctx, sub, users))
 			_, err := s.CommitSubscriptions(ctx, sub, store.SubscriptionCommit{Full: true, DeltaLink: "d", Now: now, Models: models})
-			must(err)
+			must(t, err)
 
 			r := &sam.Run{ProfileID: p.ID, Kind: sam.RunActivity}
-			must(s.StartRun(ctx, r))
-			must(s.StageSystemUsers(ctx, r, env, sys))
+			must(t, s.StartRun(ctx, r))
+			must(t, s.StageSystemUsers(ctx, r, env, sys))
 			at := now.AddDate(0, 0, -days)
-			must(s.StageActivity(ctx, r, []store.StagedActivity{{EnvironmentID: env, SystemUserID: sysUser(1), Day: sam.Day(at),
+			must(t, s.StageActivity(ctx, r, []store.StagedActivity{{EnvironmentID: env, SystemUserID: sysUser(1), Day: sam.Day(at),
 				Source: sam.SourceRecord, Events: 1, LastAt: at}}))
 			audit := []sam.EnvironmentAudit{{EnvironmentID: env, Reachable: true, AuditEnabled: true, UserAccessAuditEnabled: true,
 				RetentionDays: -1, Watermark: now, CheckedAt: now}}
 
 			if tc.lockRow {
 				tx, err := s.DB().BeginTx(ctx, nil)
-				must(err)
+				must(t, err)
 				defer tx.Rollback()
 				if _, err := tx.ExecContext(ctx, `SELECT id FROM subscriptions WHERE profile_id = $1 AND user_id = $2 FOR UPDATE`,
 					p.ID, user(1)); err != nil {
@@ -87,12 +80,12 @@ func TestUsageWrittenAhead(t *testing.T) {
 					BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
 					CREATE CONSTRAINT TRIGGER fail_run AFTER UPDATE ON runs DEFERRABLE INITIALLY DEFERRED
 					FOR EACH ROW WHEN (NEW.status = 'succeeded' AND NEW.kind = 'activity') EXECUTE FUNCTION fail_run()`)
-				must(err)
+				must(t, err)
 			}
 			classes := func() map[string]sam.UsageClass {
 				t.Helper()
 				subs, err := s.Subscriptions(ctx, store.SubscriptionFilter{ProfileID: p.ID, OpenOnly: true})
-				must(err)
+				must(t, err)
 				out := map[string]sam.UsageClass{}
 				for _, x := range subs {
 					out[x.UserID] = x.UsageClass
@@ -112,10 +105,10 @@ func TestUsageWrittenAhead(t *testing.T) {
 					t.Fatalf("the run is not resumable after the failed commit: %v", err)
 				}
 				_, err = s.DB().ExecContext(ctx, `DROP TRIGGER fail_run ON runs`)
-				must(err)
+				must(t, err)
 				_, err = s.CommitActivity(ctx, r, store.ActivityCommit{Now: now, Environments: audit})
 			}
-			must(err)
+			must(t, err)
 			want := map[string]sam.UsageClass{user(1): sam.UsageLow, user(2): sam.UsageNeverActive, user(3): sam.UsageNeverActive}
 			if got := classes(); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("usage after the commit = %v, want %v", got, want)
