@@ -76,6 +76,11 @@ func BenchmarkFullSync(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			sim := setup(b, generated(99, users, 2))
+			// The simulator's first listing of a tenant is slower than the
+			// next ones (about 11.5 s against 10 s for the 100,000-user
+			// floor): the first iteration reads it once, untimed, so that
+			// no timed floor is a cold one, -benchtime 1x included.
+			warm := true
 			for _, kind := range strings.Split(dbs, ",") {
 				kind = strings.TrimSpace(kind)
 				if kind != "sqlite" && kind != "postgres" {
@@ -84,7 +89,8 @@ func BenchmarkFullSync(b *testing.B) {
 				b.Run("db="+kind, func(b *testing.B) {
 					var m benchFigures
 					for i := range b.N {
-						m.add(benchSync(b, sim, kind, days, i))
+						m.add(benchSync(b, sim, kind, days, i, warm))
+						warm = false
 					}
 					m.report(b)
 				})
@@ -131,8 +137,9 @@ func (m *benchFigures) report(b *testing.B) {
 
 // benchSync creates a fresh database of kind ("sqlite" or "postgres") with
 // the simulator's profile, then runs the floor and a full sync into it, each
-// in a child process, and returns what they measured.
-func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int) benchFigures {
+// in a child process, and returns what they measured. With warm, an untimed
+// floor runs first.
+func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int, warm bool) benchFigures {
 	dir := b.TempDir()
 	exe, err := os.Executable()
 	if err != nil {
@@ -183,6 +190,9 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int) benc
 	}
 	st.Close()
 	var x benchFigures
+	if warm {
+		child("floor")
+	}
 	floorWall, floorRSS, floorOut := child("floor")
 	syncWall, syncRSS, syncOut := child("1")
 	if os.Getenv("CHILD_MEMTRACE") != "" || os.Getenv("CHILD_PHASETRACE") != "" {
