@@ -71,9 +71,10 @@ func sections() []Section {
 				"PostgreSQL is a throwaway local cluster (`internal/pgtest`); its server's memory is not in the RSS. Each size and " +
 				"database is measured over two iterations, each with a fresh database, its own floor and its own sync: on this " +
 				"2-core machine the floor alone varies by about 5% from one run to the next, so the ratio is the two syncs' total " +
-				"time over the two floors'. The simulator's first listing of a tenant is slower than the next ones (about 11.5 s " +
-				"against 10 s for the 100,000-user floor), so each tenant's first iteration starts with an untimed floor (times in the table are averages, the peak RSS the largest; as with every `-benchtime Nx`, " +
-				"Go runs one more iteration first and reports the N after it).",
+				"time over the two floors' (times in the table are averages, the peak RSS the largest; as with every " +
+				"`-benchtime Nx`, Go runs one more iteration first and reports the N after it). The simulator's first listing of " +
+				"a tenant is slower than the next ones (about 11.5 s against 10 s for the 100,000-user floor), so each tenant's " +
+				"first iteration starts with an untimed floor.",
 			Entries: []Entry{{Pkg: "./internal/ingest", Bench: "^BenchmarkFullSync$", Env: []string{"SEATWISE_BENCH=10000,100000@27"},
 				Benchtime: "2x",
 				QuickEnv:  []string{"SEATWISE_BENCH=300"}}},
