@@ -175,7 +175,7 @@ func (s *Store) readEvidence(ctx context.Context, conn *sql.Conn, runID, profile
 	maxUsers := ReadAheadMaxUsers
 	p := &preEvidence{users: map[sam.GUID]*[2]windowUsage{}}
 	sourceIdx := map[string]uint8{}
-	first := sam.Day(d90).Unix() / 86400
+	first := dayNumber(d90)
 	read := func(query string, args ...any) error {
 		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
@@ -200,7 +200,7 @@ func (s *Store) readEvidence(ctx context.Context, conn *sql.Conn, runID, profile
 			if err != nil {
 				return err
 			}
-			idx := int(sam.Day(day.Time).Unix()/86400 - first)
+			idx := int(dayNumber(day.Time) - first)
 			at := last.Time.UnixMicro()
 			if source != string(sam.SourceSignIn) {
 				w[0].add(idx, at, src, p.sources)
