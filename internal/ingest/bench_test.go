@@ -46,8 +46,14 @@ import (
 // Metrics per tenant and database: ratio (sync wall time / floor wall time,
 // target < 1.5), wall-s and floor-s (seconds), peak-RSS-MB of the sync
 // process (target < 256; the PostgreSQL server's memory is not counted),
-// audit-rows read, and the sync's phases: subs-s (subscriptions run),
-// read-s (activity pages read and staged) and commit-s (activity commit).
+// audit-rows read, the sync's phases: subs-s (subscriptions run),
+// read-s (activity pages read and staged) and commit-s (activity commit),
+// and the CPU seconds spent: sync-cpu-s by the sync process, sim-cpu-s by
+// the simulator while it ran, db-cpu-s by the PostgreSQL server (0 on
+// SQLite, or for a server pgtest did not start), floor-cpu-s and
+// floor-sim-cpu-s the same for the floor, and the cores of the machine.
+// CPU varies less from run to run than wall time, and shows how much of
+// the sync is waiting: it cannot take less than its CPU over the cores.
 func BenchmarkFullSync(b *testing.B) {
 	spec := os.Getenv("SEATWISE_BENCH")
 	if spec == "" {
@@ -101,9 +107,10 @@ func BenchmarkFullSync(b *testing.B) {
 
 // benchFigures are the measurements of one or more benchmark iterations.
 type benchFigures struct {
-	n                               int
-	wall, floor, subs, read, commit time.Duration
-	rss, rows                       int64
+	n                                         int
+	wall, floor, subs, read, commit           time.Duration
+	cpu, simCPU, dbCPU, floorCPU, floorSimCPU time.Duration
+	rss, rows                                 int64
 }
 
 func (m *benchFigures) add(x benchFigures) {
@@ -113,6 +120,11 @@ func (m *benchFigures) add(x benchFigures) {
 	m.subs += x.subs
 	m.read += x.read
 	m.commit += x.commit
+	m.cpu += x.cpu
+	m.simCPU += x.simCPU
+	m.dbCPU += x.dbCPU
+	m.floorCPU += x.floorCPU
+	m.floorSimCPU += x.floorSimCPU
 	m.rss = max(m.rss, x.rss)
 	m.rows = x.rows
 }
@@ -130,6 +142,12 @@ func (m *benchFigures) report(b *testing.B) {
 	b.ReportMetric(m.subs.Seconds()/n, "subs-s")
 	b.ReportMetric(m.read.Seconds()/n, "read-s")
 	b.ReportMetric(m.commit.Seconds()/n, "commit-s")
+	b.ReportMetric(m.cpu.Seconds()/n, "sync-cpu-s")
+	b.ReportMetric(m.simCPU.Seconds()/n, "sim-cpu-s")
+	b.ReportMetric(m.dbCPU.Seconds()/n, "db-cpu-s")
+	b.ReportMetric(m.floorCPU.Seconds()/n, "floor-cpu-s")
+	b.ReportMetric(m.floorSimCPU.Seconds()/n, "floor-sim-cpu-s")
+	b.ReportMetric(float64(runtime.NumCPU()), "cores")
 	if m.rss > 256<<20 {
 		b.Errorf("peak RSS %.1f MB, target < 256 MB", float64(m.rss)/(1<<20))
 	}
@@ -149,18 +167,29 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int, warm
 	if kind == "postgres" {
 		url = pgtest.URL(b)
 	}
-	child := func(mode string) (time.Duration, int64, string) {
+	child := func(mode string) childFigures {
 		hwm := filepath.Join(dir, mode+".hwm")
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+mode, "CHILD_DB="+url, "CHILD_SECRET="+sim.srv.Info().ClientSecret,
 			"CHILD_NOW="+sim.ten.Now().Format(time.RFC3339Nano), "CHILD_PAGE=5000", "CHILD_HWM="+hwm)
 		out := &limitedBuffer{max: 1 << 20}
 		cmd.Stdout, cmd.Stderr = out, out
+		simBefore, simOK := selfCPU()
+		pgBefore, pgOK := pgtest.ServerCPU()
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
 			b.Fatalf("%s child: %v\n%s", mode, err, out)
 		}
-		wall := time.Since(start)
+		f := childFigures{wall: time.Since(start), out: out.String(),
+			cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+		simAfter, _ := selfCPU()
+		pgAfter, _ := pgtest.ServerCPU()
+		if simOK {
+			f.simCPU = simAfter - simBefore
+		}
+		if pgOK && kind == "postgres" {
+			f.dbCPU = pgAfter - pgBefore
+		}
 		// VmHWM of the child's own image, in kB ("123456 kB").
 		raw, err := os.ReadFile(hwm)
 		if err != nil {
@@ -170,7 +199,8 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int, warm
 		if err != nil {
 			b.Fatalf("peak RSS %q: %v", raw, err)
 		}
-		return wall, kb * 1024, out.String()
+		f.rss = kb * 1024
+		return f
 	}
 	st, err := db.Open(sim.ctx, url)
 	if err != nil {
@@ -193,8 +223,10 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int, warm
 	if warm {
 		child("floor")
 	}
-	floorWall, floorRSS, floorOut := child("floor")
-	syncWall, syncRSS, syncOut := child("1")
+	floor := child("floor")
+	sync := child("1")
+	floorWall, floorRSS, floorOut := floor.wall, floor.rss, floor.out
+	syncWall, syncRSS, syncOut := sync.wall, sync.rss, sync.out
 	if os.Getenv("CHILD_MEMTRACE") != "" || os.Getenv("CHILD_PHASETRACE") != "" {
 		fmt.Fprintf(os.Stderr, "sync child:\n%s", syncOut)
 	}
@@ -229,8 +261,24 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int, warm
 	b.Logf("%s: full sync %v (%d requests, %d audit rows), peak RSS %.1f MB; floor %v (%s, peak RSS %.1f MB); ratio %.2f",
 		kind, syncWall.Round(time.Millisecond), reqs, x.rows, float64(syncRSS)/(1<<20), floorWall.Round(time.Millisecond),
 		strings.TrimSpace(floorOut), float64(floorRSS)/(1<<20), float64(syncWall)/float64(floorWall))
+	// The CPU the work took: the child's own, the simulator's (this
+	// process) while it ran, and the PostgreSQL server's. The sync cannot
+	// be shorter than their sum over the cores.
+	b.Logf("%s: CPU of the full sync %.2fs, simulator %.2fs, database server %.2fs; of the floor %.2fs, simulator %.2fs; %d cores",
+		kind, sync.cpu.Seconds(), sync.simCPU.Seconds(), sync.dbCPU.Seconds(), floor.cpu.Seconds(), floor.simCPU.Seconds(), runtime.NumCPU())
 	x.wall, x.floor, x.rss = syncWall, floorWall, syncRSS
+	x.cpu, x.simCPU, x.dbCPU, x.floorCPU, x.floorSimCPU = sync.cpu, sync.simCPU, sync.dbCPU, floor.cpu, floor.simCPU
 	return x
+}
+
+// childFigures are what one child process (the floor or the sync) took:
+// wall time, its peak RSS, its CPU time, the simulator's CPU time while
+// it ran, and the PostgreSQL server's (zero on SQLite, or when the server
+// is not pgtest's private cluster), and its output.
+type childFigures struct {
+	wall, cpu, simCPU, dbCPU time.Duration
+	rss                      int64
+	out                      string
 }
 
 // childFloor fetches and decodes every page a full sync reads (users,

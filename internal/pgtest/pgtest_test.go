@@ -2,7 +2,10 @@ package pgtest_test
 
 import (
 	"database/sql"
+	"os"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/seatwise/seatwise/internal/pgtest"
 )
@@ -31,5 +34,36 @@ func TestURLGivesFreshDatabases(t *testing.T) {
 		if _, err := db.ExecContext(t.Context(), `CREATE TABLE x (id int)`); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestServerCPUCountsTheServersWork(t *testing.T) {
+	u := pgtest.URL(t)
+	if os.Getenv(pgtest.EnvURL) != "" || runtime.GOOS != "linux" {
+		if _, ok := pgtest.ServerCPU(); ok {
+			t.Fatal("ServerCPU answered for a server it did not start, or without /proc")
+		}
+		t.Skip("ServerCPU reads the private cluster's processes in /proc (Linux only)")
+	}
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	before, ok := pgtest.ServerCPU()
+	if !ok {
+		t.Fatal("no CPU time for the private cluster")
+	}
+	// About a second of one backend's CPU.
+	var n int64
+	if err := db.QueryRow(`SELECT count(*) FROM generate_series(1, 20000000) g WHERE g % 7 = 3`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2857143 {
+		t.Fatalf("count = %d", n)
+	}
+	after, _ := pgtest.ServerCPU()
+	if d := after - before; d < 100*time.Millisecond {
+		t.Fatalf("the query's backend used %v of CPU by ServerCPU, want at least 100ms", d)
 	}
 }

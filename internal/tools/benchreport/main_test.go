@@ -58,6 +58,7 @@ func TestParseFailed(t *testing.T) {
 	out := `--- FAIL: BenchmarkFullSync/users=100000,days=27/db=postgres
     bench_test.go:209: sync phases: subscriptions 41.319s, activity read and staged 42.935s, activity commit 22.357s
     bench_test.go:218: postgres: full sync 1m46.646s (599 requests, 1830908 audit rows), peak RSS 291.9 MB; floor 13.852s (100000 users, 1830908 audit rows, peak RSS 37.8 MB); ratio 7.70
+    bench_test.go:224: postgres: CPU of the full sync 21.40s, simulator 4.50s, database server 9.25s; of the floor 10.02s, simulator 5.51s; 2 cores
     bench_test.go:127: peak RSS 291.9 MB, target < 256 MB
 --- FAIL: BenchmarkFullSync/users=100000,days=27
 --- FAIL: BenchmarkOther
@@ -71,7 +72,8 @@ FAIL
 	}
 	want := []Result{
 		{Name: "BenchmarkFullSync/users=100000,days=27/db=postgres", N: 1, Metrics: []Metric{{41.319, "subs-s"}, {42.935, "read-s"}, {22.357, "commit-s"},
-			{106.646, "wall-s"}, {1830908, "audit-rows"}, {291.9, "peak-RSS-MB"}, {13.852, "floor-s"}, {7.7, "ratio"}}},
+			{106.646, "wall-s"}, {1830908, "audit-rows"}, {291.9, "peak-RSS-MB"}, {13.852, "floor-s"}, {7.7, "ratio"},
+			{21.4, "sync-cpu-s"}, {4.5, "sim-cpu-s"}, {9.25, "db-cpu-s"}, {10.02, "floor-cpu-s"}, {5.51, "floor-sim-cpu-s"}, {2, "cores"}}},
 		{Name: "BenchmarkFullSync/users=10000/db=postgres", N: 1, Metrics: []Metric{{18972943892, "ns/op"}, {2.593, "ratio"}}},
 	}
 	if len(got) != len(want) {
@@ -131,7 +133,8 @@ func TestMarkdownTargets(t *testing.T) {
 		Machine: Machine{CPU: "Test CPU", Cores: 2, Go: "go1.26.8", OS: "linux/amd64"},
 		Sections: []SectionResult{
 			{Section: secs["sync"], Commands: []string{"SEATWISE_BENCH=10000 go test ./internal/ingest"}, Results: []Result{
-				{Name: "BenchmarkFullSync/users=10000/db=sqlite", Metrics: []Metric{{2.05, "ratio"}, {104, "peak-RSS-MB"}, {8.3, "wall-s"}, {4.0, "floor-s"}}},
+				{Name: "BenchmarkFullSync/users=10000/db=sqlite", Metrics: []Metric{{2.05, "ratio"}, {104, "peak-RSS-MB"}, {8.3, "wall-s"}, {4.0, "floor-s"},
+					{9.5, "sync-cpu-s"}, {2.5, "sim-cpu-s"}, {0, "db-cpu-s"}, {3.0, "floor-cpu-s"}, {1.8, "floor-sim-cpu-s"}, {2, "cores"}}},
 				{Name: "BenchmarkFullSync/users=100000,days=27/db=postgres", Metrics: []Metric{{1.2, "ratio"}, {300, "peak-RSS-MB"}}},
 			}},
 			{Section: secs["refresh"], Results: []Result{
@@ -157,6 +160,9 @@ func TestMarkdownTargets(t *testing.T) {
 		"| API under load, SQLite: p99 | < 100 ms | 140 ms | **missed** by 40 ms (1.40×) |",
 		"| API under load, SQLite: errors | 0 | 0 | met |",
 		"| 10,000 | 90 days | SQLite | 0 | 8.30 s | 4.00 s | 2.05 | 104 MB |",
+		"| 9.50 / 2.50 / 0.00 s | 3.00 / 1.80 s |",
+		"The sync took 12.0 s of CPU (its process 9.50, the simulator 2.50, the database server 0.00) where the floor took 4.80: " +
+			"on 2 cores it cannot take less than 6.00 s, a ratio of 1.50, and it kept 1.45 cores busy on average.",
 		"| BenchmarkDrain/sqlite | 300 µs | 3,298 |",
 		"Not measured in this run (see each section for why): [Parallel activity backfill vs sequential paging](#parallel-activity-backfill-vs-sequential-paging).",
 		"**Not measured:** no benchmark matching `^BenchmarkBackfill`",

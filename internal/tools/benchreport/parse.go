@@ -113,6 +113,10 @@ var logFigures = []struct {
 		[]string{"wall-s", "", "audit-rows", "peak-RSS-MB", "floor-s", "ratio"}},
 	{regexp.MustCompile(`sync phases: subscriptions (\S+), activity read and staged (\S+), activity commit (\S+)`),
 		[]string{"subs-s", "read-s", "commit-s"}},
+	// "sqlite: CPU of the full sync 21.40s, simulator 4.50s, database
+	// server 0.00s; of the floor 10.02s, simulator 5.51s; 2 cores".
+	{regexp.MustCompile(`CPU of the full sync (\S+), simulator (\S+), database server (\S+); of the floor (\S+), simulator ([^;\s]+); (\d+) cores`),
+		[]string{"sync-cpu-s", "sim-cpu-s", "db-cpu-s", "floor-cpu-s", "floor-sim-cpu-s", "cores"}},
 }
 
 // parseFigure reads a number or a Go duration (as seconds).

@@ -74,7 +74,10 @@ func sections() []Section {
 				"time over the two floors' (times in the table are averages, the peak RSS the largest; as with every " +
 				"`-benchtime Nx`, Go runs one more iteration first and reports the N after it). The simulator's first listing of " +
 				"a tenant is slower than the next ones (about 11.5 s against 10 s for the 100,000-user floor), so each tenant's " +
-				"first iteration starts with an untimed floor.",
+				"first iteration starts with an untimed floor. The CPU columns are seconds of CPU (user and system) per iteration: " +
+				"the child process's own, the simulator's while the child ran (the benchmark process's), and the PostgreSQL " +
+				"server's processes' (read from `/proc`). Their sum over the cores is the shortest the sync could take with " +
+				"every core busy; where a ratio is missed, the explanation gives that bound.",
 			Entries: []Entry{{Pkg: "./internal/ingest", Bench: "^BenchmarkFullSync$", Env: []string{"SEATWISE_BENCH=10000,100000@27"},
 				Benchtime: "2x",
 				QuickEnv:  []string{"SEATWISE_BENCH=300"}}},
@@ -222,7 +225,7 @@ func sortByDB(rs []Result) {
 func renderSync(b *strings.Builder, rs []Result) []Target {
 	var ts []Target
 	var why []string
-	b.WriteString("| users | window | database | audit rows read | full sync | floor | ratio | peak RSS (sync) | subscriptions committed / audits read and staged / activity commit |\n|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| users | window | database | audit rows read | full sync | floor | ratio | peak RSS (sync) | subscriptions committed / audits read and staged / activity commit | CPU of the sync: process / simulator / database server | CPU of the floor: process / simulator |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		window := "90 days"
 		if d := r.Label("days"); d != "" {
@@ -236,8 +239,18 @@ func renderSync(b *strings.Builder, rs []Result) []Target {
 		subs, _ := r.Get("subs-s")
 		read, _ := r.Get("read-s")
 		commit, _ := r.Get("commit-s")
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s s | %s s | %s | %s MB | %s / %s / %s s |\n", thousands(r.Label("users")), window, dbName(r),
-			num(rows), fixed(wall), fixed(floor), fixed(ratio), fixed(rss), fixed(subs), fixed(read), fixed(commit))
+		cpu, hasCPU := r.Get("sync-cpu-s")
+		simCPU, _ := r.Get("sim-cpu-s")
+		dbCPU, _ := r.Get("db-cpu-s")
+		floorCPU, _ := r.Get("floor-cpu-s")
+		floorSimCPU, _ := r.Get("floor-sim-cpu-s")
+		syncCPU, floorCPUs := "", ""
+		if hasCPU {
+			syncCPU = fmt.Sprintf("%s / %s / %s s", fixed(cpu), fixed(simCPU), fixed(dbCPU))
+			floorCPUs = fmt.Sprintf("%s / %s s", fixed(floorCPU), fixed(floorSimCPU))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s s | %s s | %s | %s MB | %s / %s / %s s | %s | %s |\n", thousands(r.Label("users")), window, dbName(r),
+			num(rows), fixed(wall), fixed(floor), fixed(ratio), fixed(rss), fixed(subs), fixed(read), fixed(commit), syncCPU, floorCPUs)
 		what := fmt.Sprintf("full sync, %s users (%s), %s", thousands(r.Label("users")), window, dbName(r))
 		ts = append(ts, below(what+": ratio to the floor", ratio, 1.5, ""), below(what+": peak RSS", rss, 256, " MB"))
 		if ratio >= 1.5 && floor > 0 {
@@ -245,6 +258,13 @@ func renderSync(b *strings.Builder, rs []Result) []Target {
 				"alongside, committed after %s s), then the activity commit, %s s; "+
 				"the floor fetches and decodes the same pages in %s s, so the time beyond it is %s s, of which the commit (which the "+
 				"floor does not do) is %s s.", what, fixed(wall), fixed(read), fixed(subs), fixed(commit), fixed(floor), fixed(wall-floor), fixed(commit)))
+			cores, _ := r.Get("cores")
+			if total := cpu + simCPU + dbCPU; hasCPU && total > 0 && cores > 0 {
+				why[len(why)-1] += fmt.Sprintf(" The sync took %s s of CPU (its process %s, the simulator %s, the database server %s) "+
+					"where the floor took %s: on %s cores it cannot take less than %s s, a ratio of %s, and it kept %s cores busy on average.",
+					fixed(total), fixed(cpu), fixed(simCPU), fixed(dbCPU), fixed(floorCPU+floorSimCPU), num(cores), fixed(total/cores),
+					fixed(total/cores/floor), fixed(total/wall))
+			}
 		}
 	}
 	writeWhy(b, why)
