@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -749,4 +750,48 @@ func testFinishedRunKeepsOthersStaging(t *testing.T, s store.Store) {
 	if days, err := s.ActivityDays(ctx(t), a.ID, user(1), now.AddDate(0, 0, -1), now); err != nil || len(days) != 0 {
 		t.Errorf("the failed run left %d activity days (%v)", len(days), err)
 	}
+}
+
+// testCommitAmongOthersStaging: an activity commit merges its own run's
+// staged evidence only, whether another profile's run still has evidence
+// staged (the commit then picks its rows out) or not (its rows are the
+// table's).
+func testCommitAmongOthersStaging(t *testing.T, s store.Store) {
+	a, b := newProfile(t, s, "a", 1), newProfile(t, s, "b", 1)
+	var runs []*sam.Run
+	for i, p := range []*sam.Profile{a, b} {
+		syncSubs(t, s, p, true, now, staged(1, skuSales))
+		r := startRun(t, s, p.ID, sam.RunActivity, false)
+		e := p.Environments[0].ID
+		must(t, s.StageSystemUsers(ctx(t), r, e, []store.SystemUser{{SystemUserID: sysUser(1), AADObjectID: user(1)}}))
+		// Profile a's user was active on two days, b's on one (twice).
+		rows := []store.StagedActivity{act(e, 1, now.Add(-time.Hour), sam.SourceAccessWeb, 1)}
+		if i == 0 {
+			rows = append(rows, act(e, 1, now.Add(-25*time.Hour), sam.SourceAccessWeb, 1))
+		} else {
+			rows = append(rows, act(e, 1, now.Add(-2*time.Hour), sam.SourceAccessWeb, 2))
+		}
+		must(t, s.StageActivity(ctx(t), r, rows))
+		runs = append(runs, r)
+	}
+	check := func(when string, p *sam.Profile, want []int64) {
+		t.Helper()
+		days, err := s.ActivityDays(ctx(t), p.ID, user(1), now.AddDate(0, 0, -3), now)
+		must(t, err)
+		var got []int64
+		for _, d := range days {
+			got = append(got, d.Events)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: profile %s has activity days with %v events, want %v", when, p.Name, got, want)
+		}
+	}
+	for i, p := range []*sam.Profile{b, a} {
+		r := runs[1-i]
+		_, err := s.CommitActivity(ctx(t), r, store.ActivityCommit{Now: now,
+			Environments: []sam.EnvironmentAudit{auditOK(p.Environments[0].ID, now)}})
+		must(t, err)
+	}
+	check("both committed", a, []int64{1, 1})
+	check("both committed", b, []int64{3})
 }

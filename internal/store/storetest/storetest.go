@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"StagingDedupAndResume", testStagingDedupAndResume},
 		{"StagingInvisibleAndDiscard", testStagingInvisibleAndDiscard},
 		{"FinishedRunKeepsOthersStaging", testFinishedRunKeepsOthersStaging},
+		{"CommitAmongOthersStaging", testCommitAmongOthersStaging},
 		{"CommitRollsBack", testCommitRollsBack},
 		{"SubscriptionFilters", testSubscriptionFilters},
 		{"ActivityCommit", testActivityCommit},
