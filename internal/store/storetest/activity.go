@@ -728,15 +728,9 @@ func testDeleteProfileCascade(t *testing.T, s store.Store) {
 // evidence goes, another running run's stays and commits.
 func testFinishedRunKeepsOthersStaging(t *testing.T, s store.Store) {
 	a, b := newProfile(t, s, "a", 1), newProfile(t, s, "b", 1)
-	var runs []*sam.Run
-	for _, p := range []*sam.Profile{a, b} {
-		syncSubs(t, s, p, true, now, staged(1, skuSales))
-		r := startRun(t, s, p.ID, sam.RunActivity, false)
-		e := p.Environments[0].ID
-		must(t, s.StageSystemUsers(ctx(t), r, e, []store.SystemUser{{SystemUserID: sysUser(1), AADObjectID: user(1)}}))
-		must(t, s.StageActivity(ctx(t), r, []store.StagedActivity{act(e, 1, now.Add(-time.Hour), sam.SourceAccessWeb, 1)}))
-		runs = append(runs, r)
-	}
+	runs := stageRunEach(t, s, []*sam.Profile{a, b}, func(_ int, e int64) []store.StagedActivity {
+		return []store.StagedActivity{act(e, 1, now.Add(-time.Hour), sam.SourceAccessWeb, 1)}
+	})
 	runs[0].Status, runs[0].Error = sam.RunFailed, "cancelled"
 	must(t, s.FinishRun(ctx(t), runs[0]))
 	_, err := s.CommitActivity(ctx(t), runs[1], store.ActivityCommit{Now: now,
@@ -758,22 +752,14 @@ func testFinishedRunKeepsOthersStaging(t *testing.T, s store.Store) {
 // table's).
 func testCommitAmongOthersStaging(t *testing.T, s store.Store) {
 	a, b := newProfile(t, s, "a", 1), newProfile(t, s, "b", 1)
-	var runs []*sam.Run
-	for i, p := range []*sam.Profile{a, b} {
-		syncSubs(t, s, p, true, now, staged(1, skuSales))
-		r := startRun(t, s, p.ID, sam.RunActivity, false)
-		e := p.Environments[0].ID
-		must(t, s.StageSystemUsers(ctx(t), r, e, []store.SystemUser{{SystemUserID: sysUser(1), AADObjectID: user(1)}}))
-		// Profile a's user was active on two days, b's on one (twice).
+	// Profile a's user was active on two days, b's on one (twice).
+	runs := stageRunEach(t, s, []*sam.Profile{a, b}, func(i int, e int64) []store.StagedActivity {
 		rows := []store.StagedActivity{act(e, 1, now.Add(-time.Hour), sam.SourceAccessWeb, 1)}
 		if i == 0 {
-			rows = append(rows, act(e, 1, now.Add(-25*time.Hour), sam.SourceAccessWeb, 1))
-		} else {
-			rows = append(rows, act(e, 1, now.Add(-2*time.Hour), sam.SourceAccessWeb, 2))
+			return append(rows, act(e, 1, now.Add(-25*time.Hour), sam.SourceAccessWeb, 1))
 		}
-		must(t, s.StageActivity(ctx(t), r, rows))
-		runs = append(runs, r)
-	}
+		return append(rows, act(e, 1, now.Add(-2*time.Hour), sam.SourceAccessWeb, 2))
+	})
 	check := func(when string, p *sam.Profile, want []int64) {
 		t.Helper()
 		days, err := s.ActivityDays(ctx(t), p.ID, user(1), now.AddDate(0, 0, -3), now)
@@ -794,4 +780,22 @@ func testCommitAmongOthersStaging(t *testing.T, s store.Store) {
 	}
 	check("both committed", a, []int64{1, 1})
 	check("both committed", b, []int64{3})
+}
+
+// stageRunEach opens user 1's Sales subscription in each profile of ps and
+// starts an activity run for it that stages system user 1 (mapped to user
+// 1) and the evidence rows(i, environment) gives for ps[i]'s first
+// environment. It returns the runs, in the order of ps.
+func stageRunEach(t *testing.T, s store.Store, ps []*sam.Profile, rows func(i int, env int64) []store.StagedActivity) []*sam.Run {
+	t.Helper()
+	var runs []*sam.Run
+	for i, p := range ps {
+		syncSubs(t, s, p, true, now, staged(1, skuSales))
+		r := startRun(t, s, p.ID, sam.RunActivity, false)
+		e := p.Environments[0].ID
+		must(t, s.StageSystemUsers(ctx(t), r, e, []store.SystemUser{{SystemUserID: sysUser(1), AADObjectID: user(1)}}))
+		must(t, s.StageActivity(ctx(t), r, rows(i, e)))
+		runs = append(runs, r)
+	}
+	return runs
 }
