@@ -772,12 +772,17 @@ func testCommitAmongOthersStaging(t *testing.T, s store.Store) {
 			t.Errorf("%s: profile %s has activity days with %v events, want %v", when, p.Name, got, want)
 		}
 	}
-	for i, p := range []*sam.Profile{b, a} {
-		r := runs[1-i]
+	commit := func(p *sam.Profile, r *sam.Run) {
+		t.Helper()
 		_, err := s.CommitActivity(ctx(t), r, store.ActivityCommit{Now: now,
 			Environments: []sam.EnvironmentAudit{auditOK(p.Environments[0].ID, now)}})
 		must(t, err)
 	}
+	// b's commit while a's rows are staged, then a's alone.
+	commit(b, runs[1])
+	check("b committed, a staged", b, []int64{3})
+	check("b committed, a staged", a, nil)
+	commit(a, runs[0])
 	check("both committed", a, []int64{1, 1})
 	check("both committed", b, []int64{3})
 }
