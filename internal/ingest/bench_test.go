@@ -224,11 +224,9 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int, warm
 		child("floor")
 	}
 	floor := child("floor")
-	sync := child("1")
-	floorWall, floorRSS, floorOut := floor.wall, floor.rss, floor.out
-	syncWall, syncRSS, syncOut := sync.wall, sync.rss, sync.out
+	synced := child("1")
 	if os.Getenv("CHILD_MEMTRACE") != "" || os.Getenv("CHILD_PHASETRACE") != "" {
-		fmt.Fprintf(os.Stderr, "sync child:\n%s", syncOut)
+		fmt.Fprintf(os.Stderr, "sync child:\n%s", synced.out)
 	}
 	st, err = db.Open(sim.ctx, url)
 	if err != nil {
@@ -247,7 +245,7 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int, warm
 		x.rows += r.Counts["audit_rows"]
 		reqs += r.Requests
 	}
-	for _, line := range strings.Split(syncOut, "\n") {
+	for _, line := range strings.Split(synced.out, "\n") {
 		if rest, ok := strings.CutPrefix(line, "phases: "); ok {
 			b.Logf("sync phases: %s", rest)
 			var subs, read, commit string
@@ -259,15 +257,15 @@ func benchSync(b *testing.B, sim *bundle, kind string, days, iteration int, warm
 		}
 	}
 	b.Logf("%s: full sync %v (%d requests, %d audit rows), peak RSS %.1f MB; floor %v (%s, peak RSS %.1f MB); ratio %.2f",
-		kind, syncWall.Round(time.Millisecond), reqs, x.rows, float64(syncRSS)/(1<<20), floorWall.Round(time.Millisecond),
-		strings.TrimSpace(floorOut), float64(floorRSS)/(1<<20), float64(syncWall)/float64(floorWall))
+		kind, synced.wall.Round(time.Millisecond), reqs, x.rows, float64(synced.rss)/(1<<20), floor.wall.Round(time.Millisecond),
+		strings.TrimSpace(floor.out), float64(floor.rss)/(1<<20), float64(synced.wall)/float64(floor.wall))
 	// The CPU the work took: the child's own, the simulator's (this
 	// process) while it ran, and the PostgreSQL server's. The sync cannot
 	// be shorter than their sum over the cores.
 	b.Logf("%s: CPU of the full sync %.2fs, simulator %.2fs, database server %.2fs; of the floor %.2fs, simulator %.2fs; %d cores",
-		kind, sync.cpu.Seconds(), sync.simCPU.Seconds(), sync.dbCPU.Seconds(), floor.cpu.Seconds(), floor.simCPU.Seconds(), runtime.NumCPU())
-	x.wall, x.floor, x.rss = syncWall, floorWall, syncRSS
-	x.cpu, x.simCPU, x.dbCPU, x.floorCPU, x.floorSimCPU = sync.cpu, sync.simCPU, sync.dbCPU, floor.cpu, floor.simCPU
+		kind, synced.cpu.Seconds(), synced.simCPU.Seconds(), synced.dbCPU.Seconds(), floor.cpu.Seconds(), floor.simCPU.Seconds(), runtime.NumCPU())
+	x.wall, x.floor, x.rss = synced.wall, floor.wall, synced.rss
+	x.cpu, x.simCPU, x.dbCPU, x.floorCPU, x.floorSimCPU = synced.cpu, synced.simCPU, synced.dbCPU, floor.cpu, floor.simCPU
 	return x
 }
 
