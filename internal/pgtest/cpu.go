@@ -12,10 +12,13 @@ import (
 // processes have used so far: the postmaster and the children it has
 // reaped, and the children still running (backends, checkpointer, WAL
 // writer, autovacuum). Take it before and after a piece of work and
-// subtract. A backend that exits between the two readings is counted once
-// the postmaster reaps it, which it does at once. ok is false without a
-// private cluster (SEATWISE_TEST_POSTGRES_URL, none started yet) or where
-// /proc cannot tell (outside Linux).
+// subtract. A backend that exits between the two readings is counted
+// whether the postmaster has reaped it yet or not: a reading during which
+// the postmaster reaped a child (its children's time moved) is taken
+// again, so that no child is missed or counted twice. ok is false without
+// a private cluster (SEATWISE_TEST_POSTGRES_URL, none started yet), where
+// /proc cannot tell (outside Linux), or when children kept exiting through
+// every one of many readings.
 func ServerCPU() (cpu time.Duration, ok bool) {
 	mu.Lock()
 	s := srv
@@ -24,24 +27,33 @@ func ServerCPU() (cpu time.Duration, ok bool) {
 		return 0, false
 	}
 	pm := s.cmd.Process.Pid
-	f, ok := procStat(pm)
-	if !ok {
-		return 0, false
-	}
-	// utime, stime, cutime, cstime: fields 14 to 17 of /proc/PID/stat.
-	ticks := f[11] + f[12] + f[13] + f[14]
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == pm {
+	for range 100 {
+		f, ok := procStat(pm)
+		if !ok {
+			return 0, false
+		}
+		// utime, stime, cutime, cstime: fields 14 to 17 of /proc/PID/stat.
+		ticks := f[11] + f[12] + f[13] + f[14]
+		reaped := f[13] + f[14]
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == pm {
+				continue
+			}
+			if c, ok := procStat(pid); ok && c[1] == int64(pm) {
+				ticks += c[11] + c[12]
+			}
+		}
+		// A child reaped after the postmaster's line was read and before
+		// its own was is in neither: read again.
+		if g, ok := procStat(pm); !ok || g[13]+g[14] != reaped {
 			continue
 		}
-		if c, ok := procStat(pid); ok && c[1] == int64(pm) {
-			ticks += c[11] + c[12]
-		}
+		// USER_HZ is 100 on every Linux platform Go supports.
+		return time.Duration(ticks) * (time.Second / 100), true
 	}
-	// USER_HZ is 100 on every Linux platform Go supports.
-	return time.Duration(ticks) * (time.Second / 100), true
+	return 0, false
 }
 
 // procStat returns the numeric fields of /proc/PID/stat after the command

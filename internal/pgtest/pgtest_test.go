@@ -67,3 +67,62 @@ func TestServerCPUCountsTheServersWork(t *testing.T) {
 		t.Fatalf("the query's backend used %v of CPU by ServerCPU, want at least 100ms", d)
 	}
 }
+
+// Backends that exit while ServerCPU reads /proc (here, one per query, as
+// when a sync's process ends and its connections close) are neither lost
+// nor counted twice: the readings never go down, and together they cover
+// the work the backends did.
+func TestServerCPUCountsBackendsExitingWhileItReads(t *testing.T) {
+	u := pgtest.URL(t)
+	if os.Getenv(pgtest.EnvURL) != "" || runtime.GOOS != "linux" {
+		t.Skip("ServerCPU reads the private cluster's processes in /proc (Linux only)")
+	}
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0) // a backend for each query, gone after it
+	first, ok := pgtest.ServerCPU()
+	if !ok {
+		t.Fatal("no CPU time for the private cluster")
+	}
+	done := make(chan error, 1)
+	const queries = 40
+	go func() {
+		for range queries {
+			var n int64
+			// About 30 ms of one backend's CPU.
+			if err := db.QueryRow(`SELECT count(*) FROM generate_series(1, 600000) g WHERE g % 7 = 3`).Scan(&n); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	prev, readings := first, 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		cpu, ok := pgtest.ServerCPU()
+		if !ok {
+			t.Fatal("ServerCPU gave no reading while backends came and went")
+		}
+		if cpu < prev {
+			t.Fatalf("reading %d: %v after %v: a backend's CPU was lost as it exited", readings, cpu, prev)
+		}
+		prev = cpu
+		readings++
+	}
+	// The last backend may still be exiting: it is counted either way.
+	last, _ := pgtest.ServerCPU()
+	if d := last - first; d < queries*10*time.Millisecond {
+		t.Fatalf("%d queries' backends used %v of CPU by ServerCPU (%d readings), want at least %v", queries, d, readings, queries*10*time.Millisecond)
+	}
+}
