@@ -37,7 +37,11 @@ func TestURLGivesFreshDatabases(t *testing.T) {
 	}
 }
 
-func TestServerCPUCountsTheServersWork(t *testing.T) {
+// serverCPUDB opens a database of the private cluster for a test of
+// ServerCPU, or skips the test where ServerCPU cannot answer (a server
+// pgtest did not start, or no /proc), after checking that it says so.
+func serverCPUDB(t *testing.T) *sql.DB {
+	t.Helper()
 	u := pgtest.URL(t)
 	if os.Getenv(pgtest.EnvURL) != "" || runtime.GOOS != "linux" {
 		if _, ok := pgtest.ServerCPU(); ok {
@@ -49,7 +53,12 @@ func TestServerCPUCountsTheServersWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestServerCPUCountsTheServersWork(t *testing.T) {
+	db := serverCPUDB(t)
 	before, ok := pgtest.ServerCPU()
 	if !ok {
 		t.Fatal("no CPU time for the private cluster")
@@ -73,15 +82,7 @@ func TestServerCPUCountsTheServersWork(t *testing.T) {
 // nor counted twice: the readings never go down, and together they cover
 // the work the backends did.
 func TestServerCPUCountsBackendsExitingWhileItReads(t *testing.T) {
-	u := pgtest.URL(t)
-	if os.Getenv(pgtest.EnvURL) != "" || runtime.GOOS != "linux" {
-		t.Skip("ServerCPU reads the private cluster's processes in /proc (Linux only)")
-	}
-	db, err := sql.Open("pgx", u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := serverCPUDB(t)
 	db.SetMaxIdleConns(0) // a backend for each query, gone after it
 	first, ok := pgtest.ServerCPU()
 	if !ok {
